@@ -1,0 +1,184 @@
+// One multiplexed connection to a Redis node: pipelined writes out, FIFO-matched replies in.
+
+import type { Socket, SocketHandler } from "bun";
+import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
+import type { Request } from "../router/request.ts";
+import { ByteQueue } from "../util/byte-queue.ts";
+import { markBackendDirty, type Flushable } from "../util/flush-scheduler.ts";
+import { InputBuffer } from "../util/input-buffer.ts";
+import { Ring } from "../util/ring.ts";
+
+/** What the connection reports upward (implemented by the router). */
+export interface BackendEvents {
+  /** The reply to `req` is `buf[start, end)` (a view, valid as long as it is referenced). */
+  onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void;
+  /**
+   * The connection is gone. `written` requests may have reached the node; `unwritten` ones
+   * certainly did not and are safe to send elsewhere.
+   */
+  onLost(req: Request, written: boolean, reason: string): void;
+  onConnectionState(conn: BackendConn, up: boolean, reason: string): void;
+}
+
+export const enum ConnState { CONNECTING, OPEN, CLOSED }
+
+export interface BackendOptions {
+  host: string;
+  port: number;
+  bufferSize: number;
+  connectTimeoutMs: number;
+  /** Sent first on every new connection when the cluster needs authentication. */
+  authCommand: Uint8Array | null;
+  authRequest: Request | null;
+}
+
+export class BackendConn implements Flushable {
+  state = ConnState.CONNECTING;
+  flushQueued = false;
+  /** Set while the socket refuses bytes; cleared on drain. */
+  private blocked = false;
+  private socket: Socket<BackendConn> | null = null;
+  private readonly out: ByteQueue;
+  private readonly input: InputBuffer;
+  private readonly scan = new ReplyScan();
+  /** Requests awaiting replies, in the order their bytes were queued. */
+  private readonly awaitingReply = new Ring<Request>();
+  /** How many of the newest awaitingReply entries have not been handed to the socket yet. */
+  private unwritten = 0;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the node last made progress: a reply arrived, or the queue went from empty to busy. */
+  progressAt = 0;
+
+  constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {
+    this.out = new ByteQueue(opts.bufferSize);
+    this.input = new InputBuffer(opts.bufferSize);
+    if (opts.authCommand && opts.authRequest) this.enqueue(opts.authRequest, opts.authCommand);
+    this.connectTimer = setTimeout(onConnectTimeout, opts.connectTimeoutMs, this);
+    Bun.connect<BackendConn>({ hostname: opts.host, port: opts.port, data: this, socket: HANDLERS })
+      .catch((err: unknown) => this.lose(`connect failed: ${(err as Error).message ?? err}`));
+  }
+
+  get inFlight(): number {
+    return this.awaitingReply.size;
+  }
+
+  /** Closes the connection when requests have waited `timeoutMs` with no reply at all. */
+  checkStalled(now: number, timeoutMs: number): void {
+    if (this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
+      this.close(`no reply for ${timeoutMs} ms`);
+    }
+  }
+
+  /** Queues `bytes` for the node and `req` for its reply; written at the end of this tick. */
+  enqueue(req: Request, bytes: Uint8Array): void {
+    if (this.awaitingReply.size === 0) this.progressAt = performance.now();
+    this.awaitingReply.push(req);
+    this.unwritten++;
+    this.out.append(bytes);
+    if (this.state === ConnState.OPEN) markBackendDirty(this);
+  }
+
+  flush(): void {
+    if (this.state !== ConnState.OPEN || this.blocked || this.socket === null) return;
+    const before = this.out.size;
+    if (before === 0) return;
+    const all = this.out.writeTo(this.socket);
+    // Partly written: any request may have reached the node, so none may be replayed.
+    if (all || this.out.size < before) this.unwritten = 0;
+    if (!all) this.blocked = true;
+  }
+
+  onOpen(socket: Socket<BackendConn>): void {
+    if (this.state === ConnState.CLOSED) { socket.terminate(); return; }
+    this.clearConnectTimer();
+    this.socket = socket;
+    this.state = ConnState.OPEN;
+    socket.setNoDelay(true);
+    this.events.onConnectionState(this, true, "connected");
+    this.flush();
+  }
+
+  onDrain(): void {
+    this.blocked = false;
+    this.flush();
+  }
+
+  onData(chunk: Uint8Array): void {
+    this.progressAt = performance.now();
+    const buf = this.input.feed(chunk);
+    const end = buf.length;
+    let at = 0;
+    while (at < end) {
+      const n = scanReply(buf, at, end, this.scan);
+      if (n === NEED_MORE) break;
+      const req = n > 0 ? this.awaitingReply.shift() : undefined;
+      if (req === undefined) {
+        this.close(n > 0 ? "reply without a request" : "protocol error in reply");
+        return;
+      }
+      if (this.awaitingReply.size < this.unwritten) this.unwritten = this.awaitingReply.size;
+      this.events.onReply(req, buf, at, at + n, this);
+      at += n;
+      if (this.state === ConnState.CLOSED) return;
+    }
+    this.input.keep(buf, at, this.scan.needBytes);
+  }
+
+  /** Closes the connection; every request still waiting is reported lost. */
+  close(reason: string): void {
+    const sock = this.socket;
+    this.lose(reason);
+    sock?.terminate();
+  }
+
+  /** Idempotent: the first call reports the requests and the state change. */
+  lose(reason: string): void {
+    if (this.state === ConnState.CLOSED) return;
+    const wasOpen = this.state === ConnState.OPEN;
+    this.state = ConnState.CLOSED;
+    this.clearConnectTimer();
+    this.socket = null;
+    this.out.clear();
+    this.input.clear();
+    this.scan.reset();
+    const writtenCount = this.awaitingReply.size - this.unwritten;
+    this.unwritten = 0;
+    let i = 0;
+    for (let req = this.awaitingReply.shift(); req !== undefined; req = this.awaitingReply.shift()) {
+      this.events.onLost(req, i++ < writtenCount, reason);
+    }
+    this.events.onConnectionState(this, false, wasOpen ? reason : `${reason} (never connected)`);
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+  }
+}
+
+function onConnectTimeout(conn: BackendConn): void {
+  if (conn.state === ConnState.CONNECTING) conn.lose("connect timeout");
+}
+
+function guard(conn: BackendConn, fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    conn.close(`internal error: ${(err as Error)?.stack ?? err}`);
+  }
+}
+
+const HANDLERS: SocketHandler<BackendConn> = {
+  open(sock) { guard(sock.data, () => sock.data.onOpen(sock)); },
+  data(sock, chunk) {
+    try { sock.data.onData(chunk); }
+    catch (err) { sock.data.close(`internal error: ${(err as Error)?.stack ?? err}`); }
+  },
+  drain(sock) { guard(sock.data, () => sock.data.onDrain()); },
+  close(sock, err) { sock.data.lose(err ? `closed: ${err.message}` : "closed by peer"); },
+  end(sock) { sock.data.close("closed by peer"); },
+  error(sock, err) { sock.data.close(`socket error: ${err.message}`); },
+  connectError(sock, err) { sock.data.lose(`connect failed: ${err.message}`); },
+};

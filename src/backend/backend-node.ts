@@ -1,0 +1,95 @@
+// A Redis node as the proxy sees it: its address and its few shared, multiplexed connections.
+
+import type { Request } from "../router/request.ts";
+import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
+
+export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
+  /** Shared connections per node (`pool.size`). */
+  poolSize: number;
+}
+
+export class BackendNode {
+  readonly addr: string;
+  private readonly conns: (BackendConn | null)[];
+  private next = 0;
+  /** After a failed connect, new connections wait until then (ms, performance.now()). */
+  downUntil = 0;
+  private failures = 0;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly opts: NodeOptions,
+    private readonly events: BackendEvents,
+  ) {
+    this.addr = formatAddr(host, port);
+    this.conns = new Array(opts.poolSize).fill(null);
+  }
+
+  /** Whether a new connection may be attempted now (false while backing off after failures). */
+  get reachable(): boolean {
+    return this.downUntil <= performance.now() || this.conns.some((c) => c?.state === ConnState.OPEN);
+  }
+
+  /** Queues a request on the next connection, (re)connecting lazily. */
+  send(req: Request, bytes: Uint8Array): void {
+    const i = this.next;
+    this.next = i + 1 === this.conns.length ? 0 : i + 1;
+    let conn = this.conns[i];
+    if (conn === null || conn.state === ConnState.CLOSED) conn = this.open(i);
+    conn.enqueue(req, bytes);
+  }
+
+  /** Sends two commands back to back on one connection (ASKING + the command). */
+  sendPair(first: Request, firstBytes: Uint8Array, req: Request, bytes: Uint8Array): void {
+    const i = this.next;
+    this.next = i + 1 === this.conns.length ? 0 : i + 1;
+    let conn = this.conns[i];
+    if (conn === null || conn.state === ConnState.CLOSED) conn = this.open(i);
+    conn.enqueue(first, firstBytes);
+    conn.enqueue(req, bytes);
+  }
+
+  /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */
+  warm(count: number): void {
+    for (let i = 0; i < Math.min(count, this.conns.length); i++) {
+      const c = this.conns[i];
+      if (c === null || c.state === ConnState.CLOSED) this.open(i);
+    }
+  }
+
+  /** Backs off new connects after consecutive failures: 100 ms doubling to 2 s. */
+  noteConnect(ok: boolean): void {
+    if (ok) {
+      this.failures = 0;
+      this.downUntil = 0;
+      return;
+    }
+    this.failures++;
+    this.downUntil = performance.now() + Math.min(2000, 100 * 2 ** (this.failures - 1));
+  }
+
+  /** Visits each live connection (timeout sweeps, metrics). */
+  forEachConn(fn: (c: BackendConn) => void): void {
+    for (const c of this.conns) if (c !== null && c.state !== ConnState.CLOSED) fn(c);
+  }
+
+  closeAll(reason: string): void {
+    for (const c of this.conns) c?.close(reason);
+  }
+
+  get idle(): boolean {
+    return this.conns.every((c) => c === null || c.state === ConnState.CLOSED || c.inFlight === 0);
+  }
+
+  private open(i: number): BackendConn {
+    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port }, this.events);
+    this.conns[i] = conn;
+    return conn;
+  }
+}
+
+/** "host:port", with IPv6 hosts bracketed. */
+export function formatAddr(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,173 @@
+// One client connection: frames its commands, keeps replies in request order, flushes once per tick.
+
+import type { Socket } from "bun";
+import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
+import * as R from "../resp/replies.ts";
+import { acquire, release, type Request } from "../router/request.ts";
+import type { ClientSession, Router } from "../router/router.ts";
+import { ByteQueue } from "../util/byte-queue.ts";
+import { markClientDirty, type Flushable } from "../util/flush-scheduler.ts";
+import { InputBuffer } from "../util/input-buffer.ts";
+
+export interface ClientLimits {
+  /** In-flight commands past which reading pauses (`performance.batch_size`). */
+  batchSize: number;
+  /** Queued reply bytes past which the client is disconnected. */
+  maxOutputBytes: number;
+  bufferSize: number;
+  /** Empty: no AUTH needed. */
+  password: string;
+}
+
+let nextId = 1;
+
+export class ClientConn implements Flushable, ClientSession {
+  readonly id = nextId++;
+  closed = false;
+  flushQueued = false;
+  authed: boolean;
+  name = "";
+  /** Reading is paused (too many in flight, or the client is not reading its replies). */
+  private paused = false;
+  /** The socket refused bytes; wait for drain. */
+  private blocked = false;
+  /** After QUIT or a protocol error: no more commands; close once replies are written. */
+  private closing = false;
+  private head: Request | null = null;
+  private tail: Request | null = null;
+  private inFlight = 0;
+  private readonly out: ByteQueue;
+  private readonly input: InputBuffer;
+  private readonly frame = new Frame();
+  lastActive = performance.now();
+
+  constructor(
+    private readonly socket: Socket<ClientConn>,
+    private readonly router: Router,
+    private readonly limits: ClientLimits,
+    private readonly onProtocolError: () => void,
+  ) {
+    this.authed = limits.password === "";
+    this.out = new ByteQueue(limits.bufferSize);
+    this.input = new InputBuffer(limits.bufferSize);
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.closing || this.closed) return;
+    this.lastActive = performance.now();
+    const buf = this.input.feed(chunk);
+    const f = this.frame;
+    const end = buf.length;
+    let at = 0;
+    while (at < end) {
+      const n = readCommand(buf, at, end, f);
+      if (n === NEED_MORE) break;
+      if (n < 0) {
+        this.protocolError(f.error);
+        return;
+      }
+      at += n;
+      if (f.argc > 0) this.router.dispatch(this, f);
+      if (this.closing || this.closed) return;
+    }
+    this.input.keep(buf, at, f.needBytes);
+    if (this.inFlight >= this.limits.batchSize) this.pause();
+  }
+
+  track(req: Request): void {
+    if (this.tail === null) this.head = req;
+    else this.tail.next = req;
+    this.tail = req;
+    this.inFlight++;
+  }
+
+  /** `req.reply` is set. Writes out every reply now complete at the head of the FIFO. */
+  complete(req: Request): void {
+    req.done = true;
+    if (req !== this.head) return;
+    let r: Request | null = req;
+    while (r !== null && r.done) {
+      this.out.append(r.reply);
+      const next: Request | null = r.next;
+      release(r);
+      r = next;
+      this.inFlight--;
+    }
+    this.head = r;
+    if (r === null) this.tail = null;
+    if (this.out.size > this.limits.maxOutputBytes) {
+      this.close();
+      return;
+    }
+    markClientDirty(this);
+  }
+
+  flush(): void {
+    if (this.closed || this.blocked) return;
+    if (!this.out.writeTo(this.socket)) {
+      this.blocked = true;
+      this.pause();
+      return;
+    }
+    if (this.closing && this.head === null) {
+      this.socket.end();
+      return;
+    }
+    if (this.paused && this.inFlight < this.limits.batchSize) this.resume();
+  }
+
+  onDrain(): void {
+    this.blocked = false;
+    this.flush();
+  }
+
+  closeAfterReplies(): void {
+    this.closing = true;
+  }
+
+  /** Redis closes a client after a protocol error, once the error reply is written. */
+  private protocolError(message: string): void {
+    this.onProtocolError();
+    const req = acquire();
+    req.sink = this;
+    this.track(req);
+    this.closing = true;
+    req.reply = R.errorReply(`ERR ${message}`);
+    this.input.clear();
+    this.complete(req);
+  }
+
+  private pause(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private resume(): void {
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.onClosed();
+    this.socket.terminate();
+  }
+
+  /** The socket is gone. Finished replies are dropped; in-flight requests are released by their holders. */
+  onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    let r = this.head;
+    while (r !== null) {
+      const next: Request | null = r.next;
+      r.next = null;
+      if (r.done) release(r);
+      r = next;
+    }
+    this.head = this.tail = null;
+    this.out.clear();
+    this.input.clear();
+  }
+}

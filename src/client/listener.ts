@@ -1,0 +1,84 @@
+// The client-facing server: Bun.listen handlers shared by every client socket.
+
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { getLogger } from "@logtape/logtape";
+import { ERR_MAX_CLIENTS } from "../resp/replies.ts";
+import type { Router } from "../router/router.ts";
+import type { Stats } from "../metrics/stats.ts";
+import { ClientConn, type ClientLimits } from "./client-conn.ts";
+
+const log = getLogger(["predixy", "client"]);
+
+export interface ListenOptions extends ClientLimits {
+  bind: string;
+  port: number;
+  maxClients: number;
+  idleTimeoutMs: number;
+}
+
+/** Starts accepting clients. Returns the listener and the live client set (for sweeps and shutdown). */
+export function listen(opts: ListenOptions, router: Router, stats: Stats): { server: TCPSocketListener<ClientConn | null>; clients: Set<ClientConn> } {
+  const clients = new Set<ClientConn>();
+  const countProtocolError = () => { stats.protocolErrors++; };
+
+  const handlers: SocketHandler<ClientConn | null> = {
+    open(sock) {
+      stats.totalConnections++;
+      if (clients.size >= opts.maxClients) {
+        stats.rejectedConnections++;
+        sock.write(ERR_MAX_CLIENTS);
+        sock.end();
+        return;
+      }
+      sock.setNoDelay(true);
+      const c = new ClientConn(sock as Socket<ClientConn>, router, opts, countProtocolError);
+      sock.data = c;
+      clients.add(c);
+      stats.connectedClients = clients.size;
+    },
+    data(sock, chunk) {
+      const c = sock.data;
+      if (c === null) return;
+      try {
+        c.onData(chunk);
+      } catch (err) {
+        log.error("client {id}: internal error, closing: {err}", { id: c.id, err: (err as Error)?.stack ?? err });
+        c.close();
+      }
+    },
+    drain(sock) {
+      const c = sock.data;
+      if (c === null) return;
+      try {
+        c.onDrain();
+      } catch (err) {
+        log.error("client {id}: internal error on drain: {err}", { id: c.id, err: (err as Error)?.stack ?? err });
+        c.close();
+      }
+    },
+    close(sock) {
+      const c = sock.data;
+      if (c === null) return;
+      c.onClosed();
+      clients.delete(c);
+      stats.connectedClients = clients.size;
+    },
+    error(sock, err) {
+      log.debug("client socket error: {err}", { err: err.message });
+      sock.data?.close();
+    },
+  };
+
+  const server = Bun.listen<ClientConn | null>({
+    hostname: opts.bind, port: opts.port, data: null, socket: handlers,
+  });
+
+  if (opts.idleTimeoutMs > 0) {
+    const t = setInterval(() => {
+      const cutoff = performance.now() - opts.idleTimeoutMs;
+      for (const c of clients) if (c.lastActive < cutoff) c.close();
+    }, Math.min(1000, opts.idleTimeoutMs));
+    t.unref?.();
+  }
+  return { server, clients };
+}

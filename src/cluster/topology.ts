@@ -1,0 +1,180 @@
+// Cluster topology: discovery from entry points, periodic and on-demand refresh, the node registry.
+
+import { getLogger } from "@logtape/logtape";
+import { BackendNode, formatAddr } from "../backend/backend-node.ts";
+import { RespError, type RespValue } from "../resp/reply-value.ts";
+import { query, type ControlAuth } from "./control-client.ts";
+import { NO_NODE, SLOT_COUNT, SlotTable } from "./slot-table.ts";
+
+const log = getLogger(["predixy", "topology"]);
+
+export interface TopologyOptions {
+  entryPoints: { host: string; port: number }[];
+  auth: ControlAuth | null;
+  refreshIntervalMs: number;
+  connectTimeoutMs: number;
+  /** Creates the node object for an address (wires its connections to the router). */
+  makeNode: (host: string, port: number) => BackendNode;
+}
+
+/** Soonest a MOVED-triggered refresh may follow the previous one: a redirect storm costs one query. */
+const MIN_REFRESH_GAP_MS = 100;
+
+export class Topology {
+  /** The current table; replaced whole, never mutated. */
+  table: SlotTable = SlotTable.EMPTY;
+  private readonly nodes = new Map<string, BackendNode>();
+  private refreshing: Promise<boolean> | null = null;
+  private again = false;
+  private lastRefresh = 0;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private lastShape = "";
+
+  constructor(private readonly opts: TopologyOptions) {}
+
+  /** The node at host:port, created on first use (MOVED/ASK can name a node not yet in the table). */
+  node(host: string, port: number): BackendNode {
+    const addr = formatAddr(host, port);
+    let n = this.nodes.get(addr);
+    if (n === undefined) {
+      n = this.opts.makeNode(host, port);
+      this.nodes.set(addr, n);
+    }
+    return n;
+  }
+
+  allNodes(): IterableIterator<BackendNode> {
+    return this.nodes.values();
+  }
+
+  /** First discovery: resolves true once some entry point gave a table. */
+  async start(): Promise<boolean> {
+    const ok = await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.opts.refreshIntervalMs);
+    this.timer.unref?.();
+    return ok;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Asks for a refresh soon (after MOVED, a failed node …); coalesced and rate-limited. */
+  requestRefresh(): void {
+    if (this.refreshing) { this.again = true; return; }
+    const wait = this.lastRefresh + MIN_REFRESH_GAP_MS - performance.now();
+    if (wait > 0) {
+      this.again = true;
+      setTimeout(() => { if (this.again && !this.refreshing) { this.again = false; void this.refresh(); } }, wait);
+      return;
+    }
+    void this.refresh();
+  }
+
+  /** Single-flight refresh; resolves whether a table was obtained. */
+  refresh(): Promise<boolean> {
+    if (this.refreshing) return this.refreshing;
+    this.refreshing = this.doRefresh().finally(() => {
+      this.refreshing = null;
+      this.lastRefresh = performance.now();
+      if (this.again) { this.again = false; this.requestRefresh(); }
+    });
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<boolean> {
+    const errors: string[] = [];
+    for (const { host, port } of this.candidates()) {
+      try {
+        const [reply] = await query(host, port, [["CLUSTER", "SLOTS"]], this.opts.auth, this.opts.connectTimeoutMs);
+        if (reply instanceof RespError) throw new Error(reply.message);
+        const table = this.buildTable(reply, host);
+        if (table.masters.length === 0) throw new Error("CLUSTER SLOTS lists no slots");
+        this.install(table);
+        return true;
+      } catch (err) {
+        errors.push(`${formatAddr(host, port)}: ${(err as Error).message}`);
+      }
+    }
+    log.error("topology refresh failed on every node: {errors}", { errors: errors.join("; ") });
+    return false;
+  }
+
+  /** Known masters first (they know the newest config), then replicas, then entry points. */
+  private candidates(): { host: string; port: number }[] {
+    const seen = new Set<string>();
+    const out: { host: string; port: number }[] = [];
+    const add = (host: string, port: number) => {
+      const a = formatAddr(host, port);
+      if (!seen.has(a)) { seen.add(a); out.push({ host, port }); }
+    };
+    const t = this.table;
+    // Rotate so a single dead master does not delay every refresh.
+    const start = t.masters.length ? Math.floor(Math.random() * t.masters.length) : 0;
+    for (let i = 0; i < t.masters.length; i++) {
+      const m = t.masters[(start + i) % t.masters.length];
+      if (m.reachable) add(m.host, m.port);
+    }
+    for (const reps of t.replicas) for (const r of reps) add(r.host, r.port);
+    for (const e of this.opts.entryPoints) add(e.host, e.port);
+    for (const m of t.masters) add(m.host, m.port);
+    return out;
+  }
+
+  /** Builds a table from a CLUSTER SLOTS reply; an empty host means the node we asked. */
+  private buildTable(reply: RespValue, askedHost: string): SlotTable {
+    if (!Array.isArray(reply)) throw new Error("CLUSTER SLOTS: unexpected reply");
+    const owner = new Uint16Array(SLOT_COUNT).fill(NO_NODE);
+    const masters: BackendNode[] = [];
+    const replicas: BackendNode[][] = [];
+    const index = new Map<BackendNode, number>();
+    for (const range of reply) {
+      if (!Array.isArray(range) || range.length < 3) throw new Error("CLUSTER SLOTS: malformed range");
+      const [from, to] = range as number[];
+      if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to >= SLOT_COUNT || from > to) {
+        throw new Error(`CLUSTER SLOTS: bad slot range ${from}-${to}`);
+      }
+      const endpoint = (v: RespValue): BackendNode => {
+        if (!Array.isArray(v) || typeof v[1] !== "number") throw new Error("CLUSTER SLOTS: malformed node");
+        const host = typeof v[0] === "string" && v[0] !== "" && v[0] !== "?" ? v[0] : askedHost;
+        return this.node(host, v[1]);
+      };
+      const master = endpoint(range[2]);
+      let i = index.get(master);
+      if (i === undefined) {
+        i = masters.length;
+        index.set(master, i);
+        masters.push(master);
+        replicas.push([]);
+      }
+      for (const r of range.slice(3)) {
+        const rep = endpoint(r);
+        if (!replicas[i].includes(rep)) replicas[i].push(rep);
+      }
+      owner.fill(i, from, to + 1);
+    }
+    return new SlotTable(masters, owner, replicas);
+  }
+
+  private install(table: SlotTable): void {
+    this.table = table;
+    const shape = table.describe();
+    if (shape === this.lastShape) return;
+    const first = this.lastShape === "";
+    this.lastShape = shape;
+    const replicaCount = table.replicas.reduce((n, r) => n + r.length, 0);
+    log.info("topology {what}: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", {
+      what: first ? "discovered" : "changed",
+      masters: table.masters.length, replicas: replicaCount, covered: table.coveredSlots, shape,
+    });
+    // Connections to nodes that left the table are closed once nothing waits on them.
+    const live = new Set<BackendNode>([...table.masters, ...table.replicas.flat()]);
+    for (const [addr, n] of this.nodes) {
+      if (!live.has(n) && n.idle) {
+        n.closeAll("node left the cluster table");
+        this.nodes.delete(addr);
+      }
+    }
+  }
+}

@@ -1,0 +1,139 @@
+// Commands the proxy answers itself: connection state stays in the proxy, never on a shared backend.
+
+import type { Frame } from "../resp/request-reader.ts";
+import * as R from "../resp/replies.ts";
+import { COMMANDS } from "../commands/command-table.ts";
+import type { Stats } from "../metrics/stats.ts";
+import { VERSION } from "../version.ts";
+
+/** The per-client state local commands read and change. */
+export interface LocalSession {
+  readonly id: number;
+  authed: boolean;
+  name: string;
+  /** Close the connection once every earlier reply and this one are written. */
+  closeAfterReplies(): void;
+}
+
+const decoder = new TextDecoder();
+const text = (f: Frame, i: number) => decoder.decode(f.arg(i));
+const RESET = new TextEncoder().encode("+RESET\r\n");
+
+/** The reply to a LOCAL command (`name` as in the command table); may change `s`. */
+export function answerLocally(name: string, f: Frame, s: LocalSession, password: string, stats: Stats): Uint8Array {
+  switch (name) {
+    case "ping":
+      return f.argc > 1 ? R.bulkReply(f.arg(1)) : R.PONG;
+    case "echo":
+      return R.bulkReply(f.arg(1));
+    case "quit":
+      s.closeAfterReplies();
+      return R.OK;
+    case "select":
+      return text(f, 1) === "0" ? R.OK : R.ERR_SELECT;
+    case "readonly":
+    case "readwrite":
+      return R.OK;
+    case "reset":
+      s.name = "";
+      s.authed = password === "";
+      return RESET;
+    case "auth":
+      return auth(s, password, f.argc === 2 ? "default" : text(f, 1), text(f, f.argc - 1));
+    case "hello":
+      return hello(f, s, password);
+    case "info":
+      return R.bulkReply(new TextEncoder().encode(info(stats, f.argc > 1 ? text(f, 1).toLowerCase() : "")));
+    case "client|setname": {
+      const n = text(f, 2);
+      if (/[\s]/.test(n)) return R.errorReply("ERR Client names cannot contain spaces, newlines or special characters.");
+      s.name = n;
+      return R.OK;
+    }
+    case "client|getname":
+      return s.name ? R.bulkReply(new TextEncoder().encode(s.name)) : R.NULL_BULK;
+    case "client|id":
+      return R.intReply(s.id);
+    case "client|setinfo":
+      return R.OK;
+    case "client|info":
+      return R.bulkReply(new TextEncoder().encode(`id=${s.id} name=${s.name} db=0 resp=2\n`));
+    case "command|count":
+      return R.intReply(COMMANDS.size);
+    default:
+      return R.errorReply(`ERR command '${name}' is not supported by proxy`);
+  }
+}
+
+function auth(s: LocalSession, password: string, user: string, pass: string): Uint8Array {
+  if (password === "") return R.ERR_NOPASS;
+  if (user !== "default" || pass !== password) return R.ERR_WRONGPASS;
+  s.authed = true;
+  return R.OK;
+}
+
+/** HELLO [2 [AUTH user pass] [SETNAME name]]: RESP2 only until RESP3 clients are supported. */
+function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
+  let i = 1;
+  if (f.argc > 1) {
+    const proto = text(f, 1);
+    if (proto !== "2") {
+      if (proto === "3") return R.errorReply("NOPROTO sorry, this protocol version is not supported.");
+      return R.errorReply("ERR Protocol version is not an integer or out of range");
+    }
+    i = 2;
+  }
+  let name: string | null = null;
+  for (; i < f.argc; i++) {
+    const opt = text(f, i).toLowerCase();
+    if (opt === "auth" && i + 2 < f.argc) {
+      const r = auth(s, password, text(f, i + 1), text(f, i + 2));
+      if (r !== R.OK) return r;
+      i += 2;
+    } else if (opt === "setname" && i + 1 < f.argc) {
+      name = text(f, ++i);
+    } else {
+      return R.errorReply(`ERR Syntax error in HELLO option '${text(f, i)}'`);
+    }
+  }
+  if (!s.authed) return R.ERR_NOAUTH;
+  if (name !== null) s.name = name;
+  const fields: [string, string | number][] = [
+    ["server", "redis"], ["version", "7.0.0"], ["proto", 2], ["id", s.id], ["mode", "standalone"], ["role", "master"],
+  ];
+  let out = `*${fields.length * 2 + 2}\r\n`;
+  for (const [k, v] of fields) {
+    out += `$${k.length}\r\n${k}\r\n`;
+    out += typeof v === "number" ? `:${v}\r\n` : `$${v.length}\r\n${v}\r\n`;
+  }
+  out += "$7\r\nmodules\r\n*0\r\n";
+  return new TextEncoder().encode(out);
+}
+
+/** INFO as Redis formats it; sections the proxy can answer for itself. */
+function info(stats: Stats, section: string): string {
+  const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
+  const sections: Record<string, [string, string | number][]> = {
+    server: [
+      ["redis_version", "7.0.0"], ["predixy_version", VERSION], ["redis_mode", "standalone"],
+      ["process_id", process.pid], ["uptime_in_seconds", uptime], ["uptime_in_days", Math.floor(uptime / 86400)],
+    ],
+    clients: [["connected_clients", stats.connectedClients]],
+    stats: [
+      ["total_connections_received", stats.totalConnections], ["rejected_connections", stats.rejectedConnections],
+      ["total_commands_processed", stats.commands], ["protocol_errors", stats.protocolErrors],
+      ["cluster_redirects", stats.redirects], ["cluster_retries", stats.retries],
+    ],
+    persistence: [["loading", 0]],
+    cluster: [["cluster_enabled", 0]],
+  };
+  const wanted = section === "" || section === "all" || section === "default" || section === "everything"
+    ? Object.keys(sections) : [section];
+  const parts: string[] = [];
+  for (const name of wanted) {
+    const rows = sections[name];
+    if (!rows) continue;
+    parts.push(`# ${name[0].toUpperCase()}${name.slice(1)}\r\n${rows.map(([k, v]) => `${k}:${v}`).join("\r\n")}\r\n`);
+  }
+  return parts.join("\r\n");
+}

@@ -1,0 +1,290 @@
+// Routing: a framed command → its node (by slot), a local answer, or an error; redirects and retries.
+
+import { getLogger } from "@logtape/logtape";
+import type { BackendConn, BackendEvents } from "../backend/backend-conn.ts";
+import type { BackendNode } from "../backend/backend-node.ts";
+import { arityOk, COMMANDS, Route, type CommandSpec } from "../commands/command-table.ts";
+import { slotOf } from "../cluster/key-slot.ts";
+import type { Topology } from "../cluster/topology.ts";
+import type { Frame } from "../resp/request-reader.ts";
+import * as R from "../resp/replies.ts";
+import { encodeCommand } from "../resp/reply-value.ts";
+import { answerLocally, type LocalSession } from "./local-commands.ts";
+import { acquire, ASKING_REQUEST, Kind, release, type ReplySink, type Request } from "./request.ts";
+import type { Stats } from "../metrics/stats.ts";
+
+const log = getLogger(["predixy", "router"]);
+
+/** A client as the router needs it: where replies go, in order, plus session state. */
+export interface ClientSession extends ReplySink, LocalSession {
+  /** Appends `req` to the client's reply-order FIFO. */
+  track(req: Request): void;
+}
+
+export interface RouterOptions {
+  maxRedirects: number;
+  retryTimeoutMs: number;
+  password: string;
+}
+
+const MINUS = 45;
+const ASKING_BYTES = encodeCommand(["ASKING"]);
+const enc = (s: string) => new TextEncoder().encode(s);
+const MOVED = enc("MOVED "), ASK = enc("ASK "), TRYAGAIN = enc("TRYAGAIN"), CLUSTERDOWN = enc("CLUSTERDOWN");
+const LOADING = enc("LOADING"), MASTERDOWN = enc("MASTERDOWN"), READONLY = enc("READONLY");
+const ERR_CONN_LOST = R.errorReply("ERR connection to the cluster node was lost; the command may or may not have run");
+const decoder = new TextDecoder();
+
+export class Router implements BackendEvents {
+  private anyCursor = 0;
+
+  constructor(
+    private readonly topology: Topology,
+    private readonly opts: RouterOptions,
+    private readonly stats: Stats,
+  ) {}
+
+  /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
+  dispatch(c: ClientSession, f: Frame): void {
+    this.stats.commands++;
+    let spec = COMMANDS.lookup(f.src, f.base + f.argStart[0], f.base + f.argEnd[0]);
+    if (spec === null) return this.answer(c, unknownCommand(f));
+    if (spec.route === Route.SUBCOMMAND) {
+      const sub = f.argc > 1 ? spec.subcommands?.get(argText(f, 1).toLowerCase()) : undefined;
+      if (sub === undefined) {
+        return this.answer(c, f.argc > 1
+          ? R.errorReply(`ERR unknown subcommand '${argText(f, 1)}'. Try ${spec.name.toUpperCase()} HELP.`)
+          : wrongArity(spec));
+      }
+      spec = sub;
+    }
+    if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
+      return this.answer(c, R.ERR_NOAUTH);
+    }
+    if (!arityOk(spec.arity, f.argc)) return this.answer(c, wrongArity(spec));
+    let slot = -1;
+    switch (spec.route) {
+      case Route.KEY:
+        slot = keySlot(f, spec.keyAt);
+        break;
+      case Route.NUMKEYS: {
+        // Zero or malformed key counts go to any node, which answers them as Redis would.
+        const n = argInt(f, spec.keyAt);
+        if (n > 0 && spec.keyAt + 1 < f.argc) slot = keySlot(f, spec.keyAt + 1);
+        break;
+      }
+      case Route.STREAMS: {
+        const streams = findStreams(f);
+        if (streams < 0) return this.answer(c, unsupported(spec, "XREAD with BLOCK would stall a shared backend connection"));
+        if (streams > 0 && streams + 1 < f.argc) slot = keySlot(f, streams + 1);
+        break;
+      }
+      case Route.ANY:
+        break;
+      case Route.LOCAL:
+        return this.answer(c, answerLocally(spec.local, f, c, this.opts.password, this.stats));
+      default:
+        return this.answer(c, unsupported(spec, spec.reason));
+    }
+    const req = acquire();
+    req.sink = c;
+    req.spec = spec;
+    req.bytes = f.bytes();
+    req.slot = slot;
+    c.track(req);
+    this.send(req);
+  }
+
+  /** Sends `req` to the node currently serving its slot (or any master when keyless). */
+  private send(req: Request): void {
+    const node = req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyNode();
+    if (node === null) {
+      // A failover can leave a slot briefly unserved: wait for the new owner within the deadline.
+      this.topology.requestRefresh();
+      if (!this.retryLater(req)) this.finish(req, R.ERR_NO_NODE);
+      return;
+    }
+    if (!node.reachable) {
+      this.topology.requestRefresh();
+      if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
+      return;
+    }
+    node.send(req, req.bytes);
+  }
+
+  private anyNode(): BackendNode | null {
+    const masters = this.topology.table.masters;
+    for (let i = 0; i < masters.length; i++) {
+      const n = masters[this.anyCursor++ % masters.length];
+      if (n.reachable) return n;
+    }
+    return masters.length ? masters[0] : null;
+  }
+
+  /** A request's reply is ready: give it to its client, which writes replies in order. */
+  private finish(req: Request, reply: Uint8Array): void {
+    const sink = req.sink;
+    if (sink === null || sink.closed) {
+      release(req);
+      return;
+    }
+    req.reply = reply;
+    sink.complete(req);
+  }
+
+  /** A reply the proxy makes itself, queued behind the client's earlier commands. */
+  private answer(c: ClientSession, reply: Uint8Array): void {
+    const req = acquire();
+    req.sink = c;
+    c.track(req);
+    req.reply = reply;
+    c.complete(req);
+  }
+
+  onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void {
+    if (req.kind !== Kind.CLIENT) {
+      if (req.kind === Kind.AUTH && buf[start] === MINUS) {
+        log.error("backend {addr} refused AUTH: {err}", { addr: `${conn.opts.host}:${conn.opts.port}`, err: decoder.decode(buf.subarray(start + 1, end - 2)) });
+        conn.close("AUTH refused");
+      }
+      return;
+    }
+    if (buf[start] === MINUS && this.redirect(req, buf, start, end, conn)) return;
+    this.finish(req, buf.subarray(start, end));
+  }
+
+  /** Follows MOVED/ASK and retries transient cluster errors. False: pass the error on. */
+  private redirect(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): boolean {
+    const s = start + 1;
+    const moved = startsWith(buf, s, end, MOVED);
+    if (moved || startsWith(buf, s, end, ASK)) {
+      this.stats.redirects++;
+      if (++req.redirects > this.opts.maxRedirects) return false;
+      const target = parseRedirect(buf, s + (moved ? MOVED.length : ASK.length), end - 2, conn.opts.host);
+      if (target === null) return false;
+      const node = this.topology.node(target.host, target.port);
+      if (moved) {
+        this.topology.requestRefresh();
+        node.send(req, req.bytes);
+      } else {
+        node.sendPair(ASKING_REQUEST, ASKING_BYTES, req, req.bytes);
+      }
+      return true;
+    }
+    if (startsWith(buf, s, end, TRYAGAIN) || startsWith(buf, s, end, CLUSTERDOWN) ||
+        startsWith(buf, s, end, LOADING) || startsWith(buf, s, end, MASTERDOWN) ||
+        startsWith(buf, s, end, READONLY)) {
+      // READONLY: we wrote to a node demoted by a failover; the next table knows the new master.
+      this.topology.requestRefresh();
+      if (this.retryLater(req)) {
+        req.reply = buf.subarray(start, end);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Schedules a resend with backoff while the request's retry deadline allows. */
+  private retryLater(req: Request): boolean {
+    const now = performance.now();
+    if (req.retryUntil === 0) req.retryUntil = now + this.opts.retryTimeoutMs;
+    if (now >= req.retryUntil) return false;
+    this.stats.retries++;
+    const delay = Math.min(200, 10 * 2 ** req.retries++);
+    setTimeout(resend, Math.min(delay, req.retryUntil - now), this, req);
+    return true;
+  }
+
+  /** @internal timer target: resend unless the client has gone; out of time, give the last error. */
+  resendNow(req: Request): void {
+    if (req.sink === null || req.sink.closed) return release(req);
+    if (performance.now() >= req.retryUntil && req.reply.length > 0) return this.finish(req, req.reply);
+    this.send(req);
+  }
+
+  onLost(req: Request, written: boolean, reason: string): void {
+    if (req.kind !== Kind.CLIENT) return;
+    // A command that never left, or a read, can safely run elsewhere; a write that may have run cannot.
+    if ((!written || req.spec?.readonly) && this.retryLater(req)) return;
+    this.finish(req, written ? ERR_CONN_LOST : R.errorReply(`CLUSTERDOWN ${reason}`));
+  }
+
+  onConnectionState(conn: BackendConn, up: boolean, reason: string): void {
+    const node = this.topology.node(conn.opts.host, conn.opts.port);
+    node.noteConnect(up);
+    if (up) {
+      log.debug("connected to {addr}", { addr: node.addr });
+    } else {
+      log.warn("connection to {addr} lost: {reason}", { addr: node.addr, reason });
+      this.topology.requestRefresh();
+    }
+  }
+}
+
+function resend(router: Router, req: Request): void {
+  router.resendNow(req);
+}
+
+function keySlot(f: Frame, i: number): number {
+  return slotOf(f.src, f.base + f.argStart[i], f.base + f.argEnd[i]);
+}
+
+function argText(f: Frame, i: number): string {
+  return decoder.decode(f.arg(i));
+}
+
+/** Parses a small non-negative decimal argument; -1 if it is not one. */
+function argInt(f: Frame, i: number): number {
+  if (i >= f.argc) return -1;
+  let n = 0;
+  const s = f.base + f.argStart[i], e = f.base + f.argEnd[i];
+  if (s === e || e - s > 9) return -1;
+  for (let p = s; p < e; p++) {
+    const d = f.src[p] - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** Index of the STREAMS token, 0 when absent, -1 when a BLOCK option comes first. */
+function findStreams(f: Frame): number {
+  for (let i = 1; i < f.argc; i++) {
+    const word = argText(f, i).toLowerCase();
+    if (word === "block") return -1;
+    if (word === "streams") return i;
+  }
+  return 0;
+}
+
+function startsWith(buf: Uint8Array, at: number, end: number, prefix: Uint8Array): boolean {
+  if (end - at < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[at + i] !== prefix[i]) return false;
+  return true;
+}
+
+/** "<slot> <host>:<port>" → target; an empty host means the node that answered. */
+export function parseRedirect(buf: Uint8Array, at: number, end: number, fallbackHost: string): { host: string; port: number } | null {
+  const text = decoder.decode(buf.subarray(at, end));
+  const m = /^(\d+) (.*):(\d+)$/.exec(text);
+  if (m === null) return null;
+  const slot = Number(m[1]), port = Number(m[3]);
+  if (slot >= 16384 || port < 1 || port > 65535) return null;
+  let host = m[2];
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  return { host: host === "" || host === "?" ? fallbackHost : host, port };
+}
+
+function unknownCommand(f: Frame): Uint8Array {
+  const args: string[] = [];
+  for (let i = 1; i < f.argc && i < 4; i++) args.push(`'${argText(f, i).slice(0, 128)}' `);
+  return R.errorReply(`ERR unknown command '${argText(f, 0).slice(0, 128)}', with args beginning with: ${args.join("")}`);
+}
+
+function wrongArity(spec: CommandSpec): Uint8Array {
+  return R.errorReply(`ERR wrong number of arguments for '${spec.name}' command`);
+}
+
+function unsupported(spec: CommandSpec, why: string): Uint8Array {
+  return R.errorReply(`ERR command '${spec.name.replace("|", " ").toUpperCase()}' is not supported by proxy${why ? ` (${why})` : ""}`);
+}

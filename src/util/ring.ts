@@ -1,0 +1,42 @@
+// A FIFO ring of object references that never allocates on push/shift once warmed up.
+
+export class Ring<T> {
+  private items: (T | undefined)[] = new Array(16);
+  private head = 0;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(x: T): void {
+    if (this.count === this.items.length) this.grow();
+    this.items[(this.head + this.count) & (this.items.length - 1)] = x;
+    this.count++;
+  }
+
+  peek(): T | undefined {
+    return this.count === 0 ? undefined : this.items[this.head];
+  }
+
+  /** The i-th oldest item (0 = head). */
+  at(i: number): T | undefined {
+    return this.items[(this.head + i) & (this.items.length - 1)];
+  }
+
+  shift(): T | undefined {
+    if (this.count === 0) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) & (this.items.length - 1);
+    this.count--;
+    return x;
+  }
+
+  private grow(): void {
+    const next: (T | undefined)[] = new Array(this.items.length * 2);
+    for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) & (this.items.length - 1)];
+    this.items = next;
+    this.head = 0;
+  }
+}

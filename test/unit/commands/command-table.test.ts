@@ -1,0 +1,53 @@
+import { describe, expect, test } from "bun:test";
+import { arityOk, COMMANDS, Route } from "../../../src/commands/command-table.ts";
+
+const enc = new TextEncoder();
+const find = (name: string) => { const b = enc.encode(name); return COMMANDS.lookup(b, 0, b.length); };
+
+describe("command table", () => {
+  test("looks names up case-insensitively without allocating strings", () => {
+    expect(find("get")?.name).toBe("get");
+    expect(find("GeT")?.name).toBe("get");
+    expect(find("gets")).toBeNull();
+    expect(find("")).toBeNull();
+  });
+
+  test("single-key commands route by their first key", () => {
+    for (const name of ["get", "set", "incr", "hset", "lpush", "sadd", "zadd", "xadd", "expire", "getex"]) {
+      const s = find(name)!;
+      expect(s.route).toBe(Route.KEY);
+      expect(s.keyAt).toBe(1);
+    }
+    expect(find("set")!.write).toBe(true);
+    expect(find("get")!.readonly).toBe(true);
+  });
+
+  test("commands whose key comes later know its position", () => {
+    expect(find("bitop")!.keyAt).toBe(2);
+    expect(find("object")!.subcommands!.get("encoding")!.keyAt).toBe(2);
+    expect(find("xinfo")!.route).toBe(Route.SUBCOMMAND);
+  });
+
+  test("key-count commands name where the count is", () => {
+    expect(find("eval")!.route).toBe(Route.NUMKEYS);
+    expect(find("eval")!.keyAt).toBe(2);
+    expect(find("zunion")!.keyAt).toBe(1);
+    expect(find("xread")!.route).toBe(Route.STREAMS);
+  });
+
+  test("connection-state and blocking commands are not sent to shared connections", () => {
+    for (const name of ["multi", "exec", "watch", "subscribe", "monitor", "blpop", "brpoplpush", "wait"]) {
+      expect(find(name)!.route).toBe(Route.UNSUPPORTED);
+      expect(find(name)!.reason).not.toBe("");
+    }
+    for (const name of ["ping", "auth", "select", "quit", "hello", "info"]) expect(find(name)!.route).toBe(Route.LOCAL);
+  });
+
+  test("arity follows Redis' convention", () => {
+    expect(arityOk(2, 2)).toBe(true);
+    expect(arityOk(2, 3)).toBe(false);
+    expect(arityOk(-3, 3)).toBe(true);
+    expect(arityOk(-3, 5)).toBe(true);
+    expect(arityOk(-3, 2)).toBe(false);
+  });
+});
