@@ -1,0 +1,88 @@
+// Runs predixy (src/main.ts under Bun) as a child process with a generated config, for integration tests.
+
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export interface ProxyHandle {
+  port: number;
+  /** Everything the proxy wrote to stderr so far. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+const ROOT = resolve(import.meta.dir, "../..");
+
+/**
+ * Starts the proxy on `port` in front of `entryPoints`. `extra` is TOML appended to the
+ * generated file (sections other than [server] port/bind and [cluster] entry_points).
+ */
+export async function startProxy(port: number, entryPoints: string[], extra: { server?: string; cluster?: string; rest?: string } = {}): Promise<ProxyHandle> {
+  const dir = mkdtempSync(join(tmpdir(), "predixy-test-"));
+  const file = join(dir, "predixy.toml");
+  writeFileSync(file, [
+    "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
+    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
+    extra.rest ?? "",
+    "[log]", `level = "info"`,
+  ].join("\n"));
+  const proc = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "-c", file], {
+    stdout: "pipe", stderr: "pipe", cwd: ROOT,
+  });
+  let stderr = "";
+  void (async () => {
+    for await (const chunk of proc.stderr) stderr += new TextDecoder().decode(chunk);
+  })();
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`proxy exited with ${proc.exitCode}: ${stderr}`);
+    if (await answersPing(port)) break;
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`proxy did not answer PING on ${port}: ${stderr}`);
+    }
+    await Bun.sleep(50);
+  }
+  return {
+    port,
+    logs: () => stderr,
+    async stop() {
+      proc.kill("SIGTERM");
+      const killer = setTimeout(() => proc.kill("SIGKILL"), 3000);
+      await proc.exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** Sends raw bytes and collects what comes back until `until` matches or the peer closes. */
+export async function rawExchange(port: number, payload: string | Uint8Array, until: (s: string) => boolean, timeoutMs = 5000): Promise<{ text: string; closed: boolean }> {
+  let text = "";
+  let closed = false;
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const sock = await Bun.connect({
+    hostname: "127.0.0.1", port,
+    socket: {
+      data(_s, d) { text += new TextDecoder().decode(d); if (until(text)) resolve(); },
+      close() { closed = true; resolve(); },
+      error() { closed = true; resolve(); },
+    },
+  });
+  sock.write(payload);
+  const t = setTimeout(resolve, timeoutMs);
+  await promise;
+  clearTimeout(t);
+  // Give a close that follows the reply a moment to arrive.
+  if (!closed) await Bun.sleep(50);
+  sock.end();
+  return { text, closed };
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  try {
+    const r = await rawExchange(port, "PING\r\n", (s) => s.includes("\r\n"), 500);
+    return r.text === "+PONG\r\n";
+  } catch {
+    return false;
+  }
+}
