@@ -9,7 +9,7 @@ import { parseCliArgs, UsageError, USAGE } from "./config/cli-args.ts";
 import { setupLogging } from "./logging.ts";
 import { Stats } from "./metrics/stats.ts";
 import { encodeCommand } from "./resp/reply-value.ts";
-import { AUTH_REQUEST } from "./router/request.ts";
+import { internalRequest, Kind } from "./router/request.ts";
 import { Router } from "./router/router.ts";
 import { VERSION } from "./version.ts";
 
@@ -39,7 +39,9 @@ async function main(argv: string[]): Promise<number> {
 async function serve(cfg: Config): Promise<number> {
   const stats = new Stats();
   const { username, password } = cfg.cluster;
-  const authCommand = password ? encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]) : null;
+  const authRequest = password
+    ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]))
+    : null;
   let router: Router | null = null;
   const topology = new Topology({
     entryPoints: cfg.cluster.entryPoints,
@@ -50,8 +52,7 @@ async function serve(cfg: Config): Promise<number> {
       poolSize: cfg.pool.size,
       bufferSize: cfg.performance.bufferSize,
       connectTimeoutMs: cfg.cluster.connectTimeoutMs,
-      authCommand,
-      authRequest: authCommand ? AUTH_REQUEST : null,
+      authRequest,
     }, router!),
   });
   router = new Router(topology, {

@@ -28,7 +28,6 @@ export interface BackendOptions {
   bufferSize: number;
   connectTimeoutMs: number;
   /** Sent first on every new connection when the cluster needs authentication. */
-  authCommand: Uint8Array | null;
   authRequest: Request | null;
 }
 
@@ -52,7 +51,7 @@ export class BackendConn implements Flushable {
   constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {
     this.out = new ByteQueue(opts.bufferSize);
     this.input = new InputBuffer(opts.bufferSize);
-    if (opts.authCommand && opts.authRequest) this.enqueue(opts.authRequest, opts.authCommand);
+    if (opts.authRequest) this.enqueue(opts.authRequest);
     this.connectTimer = setTimeout(onConnectTimeout, opts.connectTimeoutMs, this);
     Bun.connect<BackendConn>({ hostname: opts.host, port: opts.port, data: this, socket: HANDLERS })
       .catch((err: unknown) => this.lose(`connect failed: ${(err as Error).message ?? err}`));
@@ -69,12 +68,12 @@ export class BackendConn implements Flushable {
     }
   }
 
-  /** Queues `bytes` for the node and `req` for its reply; written at the end of this tick. */
-  enqueue(req: Request, bytes: Uint8Array): void {
+  /** Queues `req`'s bytes for the node and `req` for its reply; written at the end of this tick. */
+  enqueue(req: Request): void {
     if (this.awaitingReply.size === 0) this.progressAt = performance.now();
     this.awaitingReply.push(req);
     this.unwritten++;
-    this.out.append(bytes);
+    this.out.appendRange(req.src, req.start, req.end);
     if (this.state === ConnState.OPEN) markBackendDirty(this);
   }
 

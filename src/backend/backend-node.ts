@@ -28,26 +28,27 @@ export class BackendNode {
 
   /** Whether a new connection may be attempted now (false while backing off after failures). */
   get reachable(): boolean {
+    if (this.downUntil === 0) return true;
     return this.downUntil <= performance.now() || this.conns.some((c) => c?.state === ConnState.OPEN);
   }
 
   /** Queues a request on the next connection, (re)connecting lazily. */
-  send(req: Request, bytes: Uint8Array): void {
+  send(req: Request): void {
     const i = this.next;
     this.next = i + 1 === this.conns.length ? 0 : i + 1;
     let conn = this.conns[i];
     if (conn === null || conn.state === ConnState.CLOSED) conn = this.open(i);
-    conn.enqueue(req, bytes);
+    conn.enqueue(req);
   }
 
   /** Sends two commands back to back on one connection (ASKING + the command). */
-  sendPair(first: Request, firstBytes: Uint8Array, req: Request, bytes: Uint8Array): void {
+  sendPair(first: Request, req: Request): void {
     const i = this.next;
     this.next = i + 1 === this.conns.length ? 0 : i + 1;
     let conn = this.conns[i];
     if (conn === null || conn.state === ConnState.CLOSED) conn = this.open(i);
-    conn.enqueue(first, firstBytes);
-    conn.enqueue(req, bytes);
+    conn.enqueue(first);
+    conn.enqueue(req);
   }
 
   /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */

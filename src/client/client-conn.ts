@@ -3,7 +3,7 @@
 import type { Socket } from "bun";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
-import { acquire, release, type Request } from "../router/request.ts";
+import { acquire, release, setReply, type Request } from "../router/request.ts";
 import type { ClientSession, Router } from "../router/router.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markClientDirty, type Flushable } from "../util/flush-scheduler.ts";
@@ -81,13 +81,13 @@ export class ClientConn implements Flushable, ClientSession {
     this.inFlight++;
   }
 
-  /** `req.reply` is set. Writes out every reply now complete at the head of the FIFO. */
+  /** `req`'s reply is set. Writes out every reply now complete at the head of the FIFO. */
   complete(req: Request): void {
     req.done = true;
     if (req !== this.head) return;
     let r: Request | null = req;
     while (r !== null && r.done) {
-      this.out.append(r.reply);
+      this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
       release(r);
       r = next;
@@ -132,7 +132,8 @@ export class ClientConn implements Flushable, ClientSession {
     req.sink = this;
     this.track(req);
     this.closing = true;
-    req.reply = R.errorReply(`ERR ${message}`);
+    const reply = R.errorReply(`ERR ${message}`);
+    setReply(req, reply, 0, reply.length);
     this.input.clear();
     this.complete(req);
   }

@@ -28,11 +28,16 @@ export class Request {
   kind: Kind = Kind.CLIENT;
   sink: ReplySink | null = null;
   spec: CommandSpec | null = null;
-  /** The command exactly as it goes to the backend (a view; replayed on redirect). */
-  bytes: Uint8Array = EMPTY;
+  /** The command exactly as it goes to the backend, `src[start, end)` (replayed on redirect). */
+  src: Uint8Array = EMPTY;
+  start = 0;
+  end = 0;
   /** Hash slot, or -1 for a keyless command sent to any node. */
   slot = -1;
+  /** The reply, `reply[replyStart, replyEnd)`: offsets, so the hot path makes no views. */
   reply: Uint8Array = EMPTY;
+  replyStart = 0;
+  replyEnd = 0;
   done = false;
   /** Next request of the same client (the client's reply-order FIFO). */
   next: Request | null = null;
@@ -40,8 +45,6 @@ export class Request {
   /** When retrying TRYAGAIN/CLUSTERDOWN/unreachable-node errors must stop (ms, 0 = not retrying). */
   retryUntil = 0;
   retries = 0;
-  /** performance.now() when handed to a backend connection. */
-  sentAt = 0;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -54,7 +57,7 @@ export function acquire(): Request {
 export function release(r: Request): void {
   r.sink = null;
   r.spec = null;
-  r.bytes = EMPTY;
+  r.src = EMPTY;
   r.reply = EMPTY;
   r.done = false;
   r.next = null;
@@ -65,6 +68,17 @@ export function release(r: Request): void {
   if (pool.length < 4096) pool.push(r);
 }
 
-/** Shared markers for internal commands: they carry no per-use state. */
-export const ASKING_REQUEST = Object.assign(new Request(), { kind: Kind.ASKING });
-export const AUTH_REQUEST = Object.assign(new Request(), { kind: Kind.AUTH });
+/** Sets the reply to `buf[start, end)`. */
+export function setReply(r: Request, buf: Uint8Array, start: number, end: number): void {
+  r.reply = buf;
+  r.replyStart = start;
+  r.replyEnd = end;
+}
+
+/** An internal command with fixed bytes. One instance can sit in many FIFOs: it has no per-use state. */
+export function internalRequest(kind: Kind, bytes: Uint8Array): Request {
+  return Object.assign(new Request(), { kind, src: bytes, start: 0, end: bytes.length });
+}
+
+const ASKING_BYTES = new TextEncoder().encode("*1\r\n$6\r\nASKING\r\n");
+export const ASKING_REQUEST = internalRequest(Kind.ASKING, ASKING_BYTES);

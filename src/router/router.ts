@@ -8,9 +8,8 @@ import { slotOf } from "../cluster/key-slot.ts";
 import type { Topology } from "../cluster/topology.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
-import { encodeCommand } from "../resp/reply-value.ts";
 import { answerLocally, type LocalSession } from "./local-commands.ts";
-import { acquire, ASKING_REQUEST, Kind, release, type ReplySink, type Request } from "./request.ts";
+import { acquire, ASKING_REQUEST, Kind, release, setReply, type ReplySink, type Request } from "./request.ts";
 import type { Stats } from "../metrics/stats.ts";
 
 const log = getLogger(["predixy", "router"]);
@@ -28,7 +27,6 @@ export interface RouterOptions {
 }
 
 const MINUS = 45;
-const ASKING_BYTES = encodeCommand(["ASKING"]);
 const enc = (s: string) => new TextEncoder().encode(s);
 const MOVED = enc("MOVED "), ASK = enc("ASK "), TRYAGAIN = enc("TRYAGAIN"), CLUSTERDOWN = enc("CLUSTERDOWN");
 const LOADING = enc("LOADING"), MASTERDOWN = enc("MASTERDOWN"), READONLY = enc("READONLY");
@@ -89,7 +87,9 @@ export class Router implements BackendEvents {
     const req = acquire();
     req.sink = c;
     req.spec = spec;
-    req.bytes = f.bytes();
+    req.src = f.src;
+    req.start = f.base;
+    req.end = f.base + f.size;
     req.slot = slot;
     c.track(req);
     this.send(req);
@@ -109,7 +109,7 @@ export class Router implements BackendEvents {
       if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
       return;
     }
-    node.send(req, req.bytes);
+    node.send(req);
   }
 
   private anyNode(): BackendNode | null {
@@ -121,14 +121,14 @@ export class Router implements BackendEvents {
     return masters.length ? masters[0] : null;
   }
 
-  /** A request's reply is ready: give it to its client, which writes replies in order. */
-  private finish(req: Request, reply: Uint8Array): void {
+  /** A request's reply, `buf[start, end)`, is ready: give it to its client, which keeps request order. */
+  private finish(req: Request, buf: Uint8Array, start = 0, end = buf.length): void {
     const sink = req.sink;
     if (sink === null || sink.closed) {
       release(req);
       return;
     }
-    req.reply = reply;
+    setReply(req, buf, start, end);
     sink.complete(req);
   }
 
@@ -137,7 +137,7 @@ export class Router implements BackendEvents {
     const req = acquire();
     req.sink = c;
     c.track(req);
-    req.reply = reply;
+    setReply(req, reply, 0, reply.length);
     c.complete(req);
   }
 
@@ -150,7 +150,7 @@ export class Router implements BackendEvents {
       return;
     }
     if (buf[start] === MINUS && this.redirect(req, buf, start, end, conn)) return;
-    this.finish(req, buf.subarray(start, end));
+    this.finish(req, buf, start, end);
   }
 
   /** Follows MOVED/ASK and retries transient cluster errors. False: pass the error on. */
@@ -165,9 +165,9 @@ export class Router implements BackendEvents {
       const node = this.topology.node(target.host, target.port);
       if (moved) {
         this.topology.requestRefresh();
-        node.send(req, req.bytes);
+        node.send(req);
       } else {
-        node.sendPair(ASKING_REQUEST, ASKING_BYTES, req, req.bytes);
+        node.sendPair(ASKING_REQUEST, req);
       }
       return true;
     }
@@ -177,7 +177,7 @@ export class Router implements BackendEvents {
       // READONLY: we wrote to a node demoted by a failover; the next table knows the new master.
       this.topology.requestRefresh();
       if (this.retryLater(req)) {
-        req.reply = buf.subarray(start, end);
+        setReply(req, buf, start, end);
         return true;
       }
     }
@@ -198,7 +198,9 @@ export class Router implements BackendEvents {
   /** @internal timer target: resend unless the client has gone; out of time, give the last error. */
   resendNow(req: Request): void {
     if (req.sink === null || req.sink.closed) return release(req);
-    if (performance.now() >= req.retryUntil && req.reply.length > 0) return this.finish(req, req.reply);
+    if (performance.now() >= req.retryUntil && req.replyEnd > req.replyStart) {
+      return this.finish(req, req.reply, req.replyStart, req.replyEnd);
+    }
     this.send(req);
   }
 

@@ -23,7 +23,14 @@ export class ByteQueue {
   }
 
   appendRange(src: Uint8Array, start: number, end: number): void {
-    this.append(src.subarray(start, end));
+    const n = end - start;
+    if (n > 64) return this.append(src.subarray(start, end));
+    // Most commands and replies are small: a byte loop beats making a view to copy from.
+    if (this.len + n > this.buf.length) this.grow(this.len + n);
+    const buf = this.buf;
+    let o = this.len;
+    for (let i = start; i < end; i++) buf[o++] = src[i];
+    this.len = o;
   }
 
   private grow(need: number): void {

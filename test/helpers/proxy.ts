@@ -81,7 +81,7 @@ export async function rawExchange(port: number, payload: string | Uint8Array, un
 async function answersPing(port: number): Promise<boolean> {
   try {
     const r = await rawExchange(port, "PING\r\n", (s) => s.includes("\r\n"), 500);
-    return r.text === "+PONG\r\n";
+    return r.text === "+PONG\r\n" || r.text.startsWith("-NOAUTH");
   } catch {
     return false;
   }

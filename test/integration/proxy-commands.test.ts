@@ -92,8 +92,8 @@ describe("data types through the proxy", () => {
   });
 
   test("sorted sets", async () => {
-    expect(await client.zadd("z:1", 1, "one", 2, "two", 3, "three")).toBe(3);
-    expect(await client.zrange("z:1", 0, -1)).toEqual(["one", "two", "three"]);
+    expect(await client.zadd("z:1", "1", "one", "2", "two", "3", "three")).toBe(3);
+    expect(await client.zrange("z:1", "0", "-1")).toEqual(["one", "two", "three"]);
     expect(await client.zscore("z:1", "two")).toBe("2");
     expect(await client.zrangebyscore("z:1", 2, "+inf", "WITHSCORES")).toEqual(["two", "2", "three", "3"]);
     expect(await client.zincrby("z:1", 10, "one")).toBe("11");
@@ -125,7 +125,7 @@ describe("data types through the proxy", () => {
   test("scripts route by their first key", async () => {
     expect(await client.eval("return redis.call('set', KEYS[1], ARGV[1])", 1, "lua:k", "v")).toBe("OK");
     expect(await client.get("lua:k")).toBe("v");
-    expect(await client.eval("return 7", 0)).toBe(7);
+    expect(await client.call("EVAL", "return 7", "0")).toBe(7);
   });
 });
 
@@ -140,6 +140,17 @@ describe("routing", () => {
       expect(await redisCli(port, ["get", k])).toBe(`v-${k}`);
     }
     expect(owners.size).toBe(3);
+  });
+
+  test("the proxy's slot function agrees with the cluster's CLUSTER KEYSLOT", async () => {
+    const node = new Redis({ port: BASE, host: "127.0.0.1" });
+    try {
+      const keys = ["", "foo", "{user}.a", "a{b}c", "{}x", "{}}", "{{a}}", "x{", "}{a}", "é{ü}", "k".repeat(300)];
+      for (let i = 0; i < 200; i++) keys.push(`k${i}{${i % 7 ? i : ""}}${i % 3 ? "}" : ""}`);
+      for (const k of keys) expect([k, slot(k)]).toEqual([k, Number(await node.call("cluster", "keyslot", k))]);
+    } finally {
+      node.disconnect();
+    }
   });
 
   test("keys sharing a hash tag can be used together", async () => {

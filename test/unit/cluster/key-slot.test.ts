@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import fc from "fast-check";
+import calculateSlot from "cluster-key-slot";
 import { slotOf } from "../../../src/cluster/key-slot.ts";
 
 const enc = new TextEncoder();
@@ -34,4 +35,45 @@ test("the slot of a key is the same wherever the key sits in a buffer", () => {
       expect(s).toBeGreaterThanOrEqual(0);
       expect(s).toBeLessThan(16384);
     }));
+});
+
+/** Bitwise CRC16-XMODEM mod 16384: no table, nothing shared with the code under test. */
+function plainCrcSlot(key: Uint8Array): number {
+  let crc = 0;
+  for (const b of key) {
+    crc ^= b << 8;
+    for (let j = 0; j < 8; j++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc & 0x3fff;
+}
+
+/** Redis' keyHashSlot (cluster.c), transcribed plainly: the reference. */
+function redisKeyHashSlot(key: Uint8Array): number {
+  const s = key.indexOf(0x7b);
+  if (s < 0) return plainCrcSlot(key);
+  const e = key.indexOf(0x7d, s + 1);
+  if (e < 0 || e === s + 1) return plainCrcSlot(key);
+  return plainCrcSlot(key.subarray(s + 1, e));
+}
+
+test("the reference CRC agrees with cluster-key-slot on keys without braces", () => {
+  const key = fc.uint8Array({ maxLength: 40 }).filter((k) => !k.includes(0x7b));
+  fc.assert(fc.property(key, (k) => {
+    expect(plainCrcSlot(k)).toBe(calculateSlot(Buffer.from(k)));
+  }), { numRuns: 2000 });
+});
+
+test("any key, tagged or not, hashes as Redis' keyHashSlot does", () => {
+  const braces = fc.constantFrom(0x7b, 0x7d, 0x61);
+  const key = fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), braces), { maxLength: 24 }).map((a) => Uint8Array.from(a));
+  fc.assert(fc.property(key, (k) => {
+    expect(slotOf(k, 0, k.length)).toBe(redisKeyHashSlot(k));
+  }), { numRuns: 5000 });
+});
+
+test("an empty first tag hashes the whole key even when a '}' follows (cluster-key-slot does not)", () => {
+  // Redis: CLUSTER KEYSLOT "{}}" = 14790, "{}x}" = 10489; cluster-key-slot 1.1.2 gives 0 and 16287.
+  expect(slot("{}}")).toBe(14790);
+  expect(slot("{}x}")).toBe(10489);
+  expect(calculateSlot("{}}")).not.toBe(14790);
 });
