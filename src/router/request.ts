@@ -59,6 +59,7 @@ export function release(r: Request): void {
   r.spec = null;
   r.src = EMPTY;
   r.reply = EMPTY;
+  r.replyStart = r.replyEnd = 0;
   r.done = false;
   r.next = null;
   r.redirects = 0;

@@ -24,7 +24,7 @@ export class ByteQueue {
 
   appendRange(src: Uint8Array, start: number, end: number): void {
     const n = end - start;
-    if (n > 64) return this.append(src.subarray(start, end));
+    if (n > 256) return this.append(src.subarray(start, end));
     // Most commands and replies are small: a byte loop beats making a view to copy from.
     if (this.len + n > this.buf.length) this.grow(this.len + n);
     const buf = this.buf;

@@ -1,0 +1,51 @@
+// Router microbenchmarks: command lookup, key slot and slot-table lookup for pipelined commands (mitata).
+
+import { bench, do_not_optimize, group, run } from "mitata";
+import calculateSlot from "cluster-key-slot";
+import { COMMANDS } from "../src/commands/command-table.ts";
+import { slotOf } from "../src/cluster/key-slot.ts";
+import { Frame, readCommand } from "../src/resp/request-reader.ts";
+
+const enc = new TextEncoder();
+const multibulk = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
+const names = ["GET", "SET", "HGET", "ZADD", "LPUSH", "INCR", "EXPIRE", "XADD"];
+let text = "";
+for (let i = 0; i < 100; i++) text += multibulk([names[i % names.length], `key:${String(i * 7919).padStart(12, "0")}`, "v"]);
+const wire = enc.encode(text);
+const frame = new Frame();
+const owner = new Uint16Array(16384);
+for (let s = 0; s < 16384; s++) owner[s] = Math.floor(s / 1821);
+
+/** What Router.dispatch does before handing a command to a backend: parse, look up, hash, pick node. */
+function routeAll(hash: (buf: Uint8Array, start: number, end: number) => number): number {
+  let at = 0, acc = 0;
+  while (at < wire.length) {
+    const n = readCommand(wire, at, wire.length, frame);
+    if (n <= 0) break;
+    at += n;
+    const spec = COMMANDS.lookup(frame.src, frame.base + frame.argStart[0], frame.base + frame.argEnd[0]);
+    const k = spec!.keyAt;
+    acc += owner[hash(frame.src, frame.base + frame.argStart[k], frame.base + frame.argEnd[k])];
+  }
+  return acc;
+}
+
+group("route 100 pipelined commands (parse + lookup + slot + owner)", () => {
+  bench("slotOf over offsets", () => do_not_optimize(routeAll(slotOf)));
+  bench("cluster-key-slot over a view", () =>
+    do_not_optimize(routeAll((b, s, e) => calculateSlot(b.subarray(s, e) as Buffer))));
+});
+
+const key = enc.encode("key:000000012345");
+group("slot of one 16-byte key", () => {
+  bench("slotOf", () => do_not_optimize(slotOf(key, 0, key.length)));
+  bench("cluster-key-slot", () => do_not_optimize(calculateSlot(key as Buffer)));
+});
+
+const get = enc.encode("GET"), unknown = enc.encode("NOSUCHCOMMAND");
+group("command table lookup", () => {
+  bench("GET", () => do_not_optimize(COMMANDS.lookup(get, 0, get.length)));
+  bench("unknown name", () => do_not_optimize(COMMANDS.lookup(unknown, 0, unknown.length)));
+});
+
+await run();
