@@ -42,6 +42,7 @@ cluster-status: setup
 
 check: setup
 	$(TSC) --noEmit -p .
+	node_modules/.bin/oxlint --deny-warnings src test bench scripts
 
 clean:
 	rm -rf dist

@@ -23,7 +23,7 @@ export class BackendNode {
     private readonly events: BackendEvents,
   ) {
     this.addr = formatAddr(host, port);
-    this.conns = new Array(opts.poolSize).fill(null);
+    this.conns = Array.from({ length: opts.poolSize }, () => null);
   }
 
   /** Whether a new connection may be attempted now (false while backing off after failures). */

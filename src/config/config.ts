@@ -205,7 +205,7 @@ type PartialConfig = { [S in keyof Config]: Partial<Config[S]> };
 
 // ---- entry points ----
 
-const HOST_PORT = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/;
+const HOST_PORT = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/;
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 function isHostname(s: string): boolean {

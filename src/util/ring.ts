@@ -1,7 +1,7 @@
 // A FIFO ring of object references that never allocates on push/shift once warmed up.
 
 export class Ring<T> {
-  private items: (T | undefined)[] = new Array(16);
+  private items: (T | undefined)[] = Array.from({ length: 16 });
   private head = 0;
   private count = 0;
 
@@ -34,7 +34,7 @@ export class Ring<T> {
   }
 
   private grow(): void {
-    const next: (T | undefined)[] = new Array(this.items.length * 2);
+    const next: (T | undefined)[] = Array.from({ length: this.items.length * 2 });
     for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) & (this.items.length - 1)];
     this.items = next;
     this.head = 0;
