@@ -19,7 +19,7 @@ run: build cluster-start
 	dist/predixy -c $(CONFIG)
 
 test: setup
-	$(BUN) test
+	$(BUN) test --timeout 60000
 
 test-unit: setup
 	$(BUN) test test/unit

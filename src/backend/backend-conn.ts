@@ -17,10 +17,16 @@ export interface BackendEvents {
    * certainly did not and are safe to send elsewhere.
    */
   onLost(req: Request, written: boolean, reason: string): void;
-  onConnectionState(conn: BackendConn, up: boolean, reason: string): void;
+  onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void;
 }
 
 export const enum ConnState { CONNECTING, OPEN, CLOSED }
+
+/**
+ * UP: connected. LOST: a working connection ended (the node may be fine: idle timeout,
+ * CLIENT KILL). FAILED: the node could not be used at all (connect error, AUTH refused).
+ */
+export const enum ConnEvent { UP, LOST, FAILED }
 
 export interface BackendOptions {
   host: string;
@@ -93,7 +99,7 @@ export class BackendConn implements Flushable {
     this.socket = socket;
     this.state = ConnState.OPEN;
     socket.setNoDelay(true);
-    this.events.onConnectionState(this, true, "connected");
+    this.events.onConnectionState(this, ConnEvent.UP, "connected");
     this.flush();
   }
 
@@ -123,15 +129,19 @@ export class BackendConn implements Flushable {
     this.input.keep(buf, at, this.scan.needBytes);
   }
 
-  /** Closes the connection; every request still waiting is reported lost. */
-  close(reason: string): void {
+  /**
+   * Closes the connection; every request still waiting is reported lost. `unusable`: the
+   * node ran none of them (e.g. it refused AUTH), so all may be retried, and it counts as
+   * a failed connect.
+   */
+  close(reason: string, unusable = false): void {
     const sock = this.socket;
-    this.lose(reason);
+    this.lose(reason, unusable);
     sock?.terminate();
   }
 
   /** Idempotent: the first call reports the requests and the state change. */
-  lose(reason: string): void {
+  lose(reason: string, unusable = false): void {
     if (this.state === ConnState.CLOSED) return;
     const wasOpen = this.state === ConnState.OPEN;
     this.state = ConnState.CLOSED;
@@ -140,13 +150,13 @@ export class BackendConn implements Flushable {
     this.out.clear();
     this.input.clear();
     this.scan.reset();
-    const writtenCount = this.awaitingReply.size - this.unwritten;
+    const writtenCount = unusable ? 0 : this.awaitingReply.size - this.unwritten;
     this.unwritten = 0;
     let i = 0;
     for (let req = this.awaitingReply.shift(); req !== undefined; req = this.awaitingReply.shift()) {
       this.events.onLost(req, i++ < writtenCount, reason);
     }
-    this.events.onConnectionState(this, false, wasOpen ? reason : `${reason} (never connected)`);
+    this.events.onConnectionState(this, wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED, reason);
   }
 
   private clearConnectTimer(): void {

@@ -164,10 +164,9 @@ export class Topology {
     const first = this.lastShape === "";
     this.lastShape = shape;
     const replicaCount = table.replicas.reduce((n, r) => n + r.length, 0);
-    log.info("topology {what}: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", {
-      what: first ? "discovered" : "changed",
-      masters: table.masters.length, replicas: replicaCount, covered: table.coveredSlots, shape,
-    });
+    const props = { masters: table.masters.length, replicas: replicaCount, covered: table.coveredSlots, shape };
+    if (first) log.info("topology discovered: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);
+    else log.info("topology changed: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);
     // Connections to nodes that left the table are closed once nothing waits on them.
     const live = new Set<BackendNode>([...table.masters, ...table.replicas.flat()]);
     for (const [addr, n] of this.nodes) {

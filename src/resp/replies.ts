@@ -14,7 +14,6 @@ export const ERR_NOPASS = enc("-ERR AUTH <password> called without any password 
 export const ERR_SELECT = enc("-ERR SELECT is not allowed in cluster mode\r\n");
 export const ERR_TOO_MANY_REDIRECTS = enc("-ERR too many cluster redirects\r\n");
 export const ERR_MAX_CLIENTS = enc("-ERR max number of clients reached\r\n");
-export const ERR_TIMEOUT = enc("-ERR backend timeout\r\n");
 
 /** An error reply built at run time (rare paths only). */
 export function errorReply(message: string): Uint8Array {

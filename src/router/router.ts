@@ -1,7 +1,7 @@
 // Routing: a framed command → its node (by slot), a local answer, or an error; redirects and retries.
 
 import { getLogger } from "@logtape/logtape";
-import type { BackendConn, BackendEvents } from "../backend/backend-conn.ts";
+import { ConnEvent, type BackendConn, type BackendEvents } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import { arityOk, COMMANDS, Route, type CommandSpec } from "../commands/command-table.ts";
 import { slotOf } from "../cluster/key-slot.ts";
@@ -30,11 +30,12 @@ const MINUS = 45;
 const enc = (s: string) => new TextEncoder().encode(s);
 const MOVED = enc("MOVED "), ASK = enc("ASK "), TRYAGAIN = enc("TRYAGAIN"), CLUSTERDOWN = enc("CLUSTERDOWN");
 const LOADING = enc("LOADING"), MASTERDOWN = enc("MASTERDOWN"), READONLY = enc("READONLY");
-const ERR_CONN_LOST = R.errorReply("ERR connection to the cluster node was lost; the command may or may not have run");
 const decoder = new TextDecoder();
 
 export class Router implements BackendEvents {
   private anyCursor = 0;
+  private lostKey = "";
+  private lostBytes: Uint8Array = R.ERR_NO_NODE;
 
   constructor(
     private readonly topology: Topology,
@@ -144,8 +145,7 @@ export class Router implements BackendEvents {
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void {
     if (req.kind !== Kind.CLIENT) {
       if (req.kind === Kind.AUTH && buf[start] === MINUS) {
-        log.error("backend {addr} refused AUTH: {err}", { addr: `${conn.opts.host}:${conn.opts.port}`, err: decoder.decode(buf.subarray(start + 1, end - 2)) });
-        conn.close("AUTH refused");
+        conn.close(`refused AUTH: ${decoder.decode(buf.subarray(start + 1, end - 2))}`, true);
       }
       return;
     }
@@ -208,18 +208,32 @@ export class Router implements BackendEvents {
     if (req.kind !== Kind.CLIENT) return;
     // A command that never left, or a read, can safely run elsewhere; a write that may have run cannot.
     if ((!written || req.spec?.readonly) && this.retryLater(req)) return;
-    this.finish(req, written ? ERR_CONN_LOST : R.errorReply(`CLUSTERDOWN ${reason}`));
+    this.finish(req, this.lostReply(written, reason));
   }
 
-  onConnectionState(conn: BackendConn, up: boolean, reason: string): void {
-    const node = this.topology.node(conn.opts.host, conn.opts.port);
-    node.noteConnect(up);
-    if (up) {
-      log.debug("connected to {addr}", { addr: node.addr });
-    } else {
-      log.warn("connection to {addr} lost: {reason}", { addr: node.addr, reason });
-      this.topology.requestRefresh();
+  /** Error replies for one connection loss are shared by all its requests. */
+  private lostReply(written: boolean, reason: string): Uint8Array {
+    const key = `${written ? "w" : "u"}${reason}`;
+    if (key !== this.lostKey) {
+      this.lostKey = key;
+      this.lostBytes = R.errorReply(written
+        ? `ERR connection to the cluster node was lost (${reason}); the command may or may not have run`
+        : `CLUSTERDOWN ${reason}`);
     }
+    return this.lostBytes;
+  }
+
+  onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void {
+    const node = this.topology.node(conn.opts.host, conn.opts.port);
+    // Only failures to connect back off new connects: a dropped idle connection says nothing of the node.
+    if (state !== ConnEvent.LOST) node.noteConnect(state === ConnEvent.UP);
+    if (state === ConnEvent.UP) {
+      log.debug("connected to {addr}", { addr: node.addr });
+      return;
+    }
+    if (state === ConnEvent.LOST) log.warn("connection to {addr} lost: {reason}", { addr: node.addr, reason });
+    else log.warn("connection to {addr} failed: {reason}", { addr: node.addr, reason });
+    this.topology.requestRefresh();
   }
 }
 

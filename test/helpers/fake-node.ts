@@ -20,7 +20,7 @@ export type SlotRange = [number, number, number];
 export interface FakeConn {
   /** 1-based, in accept order. */
   readonly id: number;
-  /** Commands received on this connection, in order. */
+  /** Commands received on this connection, in order (command names upper-cased, like Redis reads them). */
   readonly received: string[][];
   authed: boolean;
   /** Set after NO_REPLY: the connection reads but never answers again. */
@@ -30,6 +30,7 @@ export interface FakeConn {
   close(): void;
 }
 
+/** Called for every command (`args[0]` upper-cased); DEFAULT falls back to the built-in answers. */
 export type FakeHandler = (args: string[], conn: FakeConn, node: FakeNode) => FakeReply;
 
 export interface FakeNodeOptions {
@@ -45,7 +46,7 @@ export interface FakeNode {
   readonly connections: number;
   /** Connections currently open. */
   readonly open: number;
-  /** Every command received, over all connections, in arrival order. */
+  /** Every command received, over all connections, in arrival order (names upper-cased). */
   readonly received: string[][];
   /** Every connection accepted so far (open or closed), in accept order. */
   readonly conns: FakeConn[];
@@ -176,6 +177,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
           if (f.argc === 0) continue;
           const args: string[] = [];
           for (let i = 0; i < f.argc; i++) args.push(decoder.decode(f.arg(i)));
+          args[0] = args[0].toUpperCase();
           onCommand(c, args);
           if (closed.has(c)) return;
         }

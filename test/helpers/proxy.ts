@@ -18,6 +18,8 @@ const ROOT = resolve(import.meta.dir, "../..");
  * generated file (sections other than [server] port/bind and [cluster] entry_points).
  */
 export async function startProxy(port: number, entryPoints: string[], extra: { server?: string; cluster?: string; rest?: string } = {}): Promise<ProxyHandle> {
+  // Something else answering on the port would pass the readiness check below and fool the test.
+  if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const dir = mkdtempSync(join(tmpdir(), "predixy-test-"));
   const file = join(dir, "predixy.toml");
   writeFileSync(file, [
@@ -82,6 +84,16 @@ async function answersPing(port: number): Promise<boolean> {
   try {
     const r = await rawExchange(port, "PING\r\n", (s) => s.includes("\r\n"), 500);
     return r.text === "+PONG\r\n" || r.text.startsWith("-NOAUTH");
+  } catch {
+    return false;
+  }
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  try {
+    const sock = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    sock.end();
+    return true;
   } catch {
     return false;
   }

@@ -16,7 +16,7 @@ beforeAll(async () => {
   cluster = await startCluster({ basePort: BASE, masters: 3, replicasPerMaster: 0, dir: "/tmp/predixy-test-7400" });
   proxy = await startProxy(PROXY_PORT, [cluster.entryPoints[0]]);
   client = new Redis({ port: PROXY_PORT, host: "127.0.0.1", maxRetriesPerRequest: 0 });
-});
+}, 60_000);
 
 afterAll(async () => {
   client?.disconnect();

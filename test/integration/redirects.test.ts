@@ -19,7 +19,7 @@ beforeAll(async () => {
   proxy = await startProxy(PROXY_PORT, [cluster.entryPoints[0]], { cluster: "refresh_interval_ms = 600000" });
   client = new Redis({ port: PROXY_PORT, host: "127.0.0.1", maxRetriesPerRequest: 0 });
   for (let i = 0; i < 3; i++) direct.push(new Redis({ port: BASE + i, host: "127.0.0.1" }));
-});
+}, 60_000);
 
 afterAll(async () => {
   client?.disconnect();
