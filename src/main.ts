@@ -12,6 +12,7 @@ import { encodeCommand } from "./resp/reply-value.ts";
 import { internalRequest, Kind } from "./router/request.ts";
 import { Router } from "./router/router.ts";
 import { VERSION } from "./version.ts";
+import { exitWithParent, startWorkers, workerId } from "./workers.ts";
 
 const log = getLogger(["predixy"]);
 
@@ -73,7 +74,7 @@ async function serve(cfg: Config): Promise<number> {
   try {
     listening = listen({
       bind: cfg.server.bind, port: cfg.server.port, maxClients: cfg.server.maxClients,
-      idleTimeoutMs: cfg.server.clientIdleTimeoutMs,
+      idleTimeoutMs: cfg.server.clientIdleTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
       batchSize: cfg.performance.batchSize, maxOutputBytes: cfg.performance.maxClientOutputBytes,
       bufferSize: cfg.performance.bufferSize, password: cfg.server.password,
     }, router, stats);
@@ -88,16 +89,20 @@ async function serve(cfg: Config): Promise<number> {
     for (const n of topology.allNodes()) n.forEachConn((c) => c.checkStalled(now, cfg.cluster.commandTimeoutMs));
   }, Math.max(50, Math.min(1000, cfg.cluster.commandTimeoutMs / 4)));
 
-  log.info("predixy {version} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
-    version: VERSION, bind: cfg.server.bind, port: listening.server.port,
+  log.info("predixy {version} worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
+    version: VERSION, worker: workerId, bind: cfg.server.bind, port: listening.server.port,
     masters: topology.table.masters.length, size: cfg.pool.size,
   });
+  // The first process starts the others once it is itself listening (so a bad port fails once).
+  const workers = workerId === 0 && cfg.performance.workerThreads > 1 ? startWorkers(cfg.performance.workerThreads) : null;
+  if (workerId > 0) exitWithParent();
 
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => { log.info("{sig}: shutting down", { sig }); resolve(); };
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
+  workers?.stop();
   clearInterval(sweep);
   topology.stop();
   listening.server.stop(true);

@@ -1,6 +1,6 @@
 // The client-facing server: Bun.listen handlers shared by every client socket.
 
-import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import type { Socket, SocketHandler, TCPSocketListener, TCPSocketListenOptions } from "bun";
 import { getLogger } from "@logtape/logtape";
 import { ERR_MAX_CLIENTS } from "../resp/replies.ts";
 import type { Router } from "../router/router.ts";
@@ -14,6 +14,8 @@ export interface ListenOptions extends ClientLimits {
   port: number;
   maxClients: number;
   idleTimeoutMs: number;
+  /** Let several processes listen on the port (worker processes). */
+  reusePort: boolean;
 }
 
 /** Starts accepting clients. Returns the listener and the live client set (for sweeps and shutdown). */
@@ -69,9 +71,11 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
     },
   };
 
-  const server = Bun.listen<ClientConn | null>({
-    hostname: opts.bind, port: opts.port, data: null, socket: handlers,
-  });
+  // reusePort works with Bun.listen but is missing from its type declarations.
+  const listenOptions: TCPSocketListenOptions<ClientConn | null> & { reusePort: boolean } = {
+    hostname: opts.bind, port: opts.port, data: null, socket: handlers, reusePort: opts.reusePort,
+  };
+  const server = Bun.listen<ClientConn | null>(listenOptions);
 
   if (opts.idleTimeoutMs > 0) {
     const t = setInterval(() => {

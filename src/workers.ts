@@ -1,0 +1,53 @@
+// Worker processes: `performance.worker_threads` copies of the proxy sharing the port (SO_REUSEPORT).
+
+import { getLogger } from "@logtape/logtape";
+import type { Subprocess } from "bun";
+
+const log = getLogger(["predixy", "workers"]);
+const WORKER_ENV = "PREDIXY_WORKER";
+
+/** 0 in the first process; 1..n-1 in the workers it started. */
+export const workerId = Number(process.env[WORKER_ENV] ?? "0");
+
+/**
+ * Starts `count - 1` more processes running this same program with the same arguments.
+ * Each has its own backend connections and slot table; the kernel spreads clients across
+ * them. A worker that dies is restarted; all stop when the first process stops.
+ */
+export function startWorkers(count: number): { stop(): void } {
+  const procs = new Map<number, Subprocess>();
+  let stopping = false;
+  // A compiled executable sees a virtual path as argv[1], which is not an argument of ours.
+  const compiled = process.argv[1]?.startsWith("/$bunfs/") ?? false;
+  const cmd = compiled
+    ? [process.execPath, ...process.argv.slice(2)]
+    : [process.execPath, process.argv[1], ...process.argv.slice(2)];
+  const spawn = (id: number) => {
+    const proc = Bun.spawn(cmd, {
+      env: { ...process.env, [WORKER_ENV]: String(id) },
+      stdio: ["ignore", "inherit", "inherit"],
+      onExit(_p, code, signal) {
+        procs.delete(id);
+        if (stopping) return;
+        log.error("worker {id} exited ({how}); restarting in 1 s", { id, how: signal ?? `code ${code}` });
+        setTimeout(() => { if (!stopping) spawn(id); }, 1000);
+      },
+    });
+    procs.set(id, proc);
+  };
+  for (let id = 1; id < count; id++) spawn(id);
+  return {
+    stop() {
+      stopping = true;
+      for (const p of procs.values()) p.kill("SIGTERM");
+    },
+  };
+}
+
+/** In a worker: exit when the first process is gone (it would otherwise orphan us silently). */
+export function exitWithParent(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
