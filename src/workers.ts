@@ -5,6 +5,7 @@ import type { Subprocess } from "bun";
 
 const log = getLogger(["predixy", "workers"]);
 const WORKER_ENV = "PREDIXY_WORKER";
+const PARENT_ENV = "PREDIXY_PARENT_PID";
 
 /** 0 in the first process; 1..n-1 in the workers it started. */
 export const workerId = Number(process.env[WORKER_ENV] ?? "0");
@@ -24,7 +25,7 @@ export function startWorkers(count: number): { stop(): void } {
     : [process.execPath, process.argv[1], ...process.argv.slice(2)];
   const spawn = (id: number) => {
     const proc = Bun.spawn(cmd, {
-      env: { ...process.env, [WORKER_ENV]: String(id) },
+      env: { ...process.env, [WORKER_ENV]: String(id), [PARENT_ENV]: String(process.pid) },
       stdio: ["ignore", "inherit", "inherit"],
       onExit(_p, code, signal) {
         procs.delete(id);
@@ -46,8 +47,9 @@ export function startWorkers(count: number): { stop(): void } {
 
 /** In a worker: exit when the first process is gone (it would otherwise orphan us silently). */
 export function exitWithParent(): void {
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) process.exit(0);
-  }, 1000).unref();
+  // The parent's pid comes from the environment: it may already be gone when we first look.
+  const parent = Number(process.env[PARENT_ENV]);
+  const check = () => { if (process.ppid !== parent) process.exit(0); };
+  check();
+  setInterval(check, 1000).unref();
 }
