@@ -196,6 +196,48 @@ describe("routing", () => {
   });
 });
 
+describe("large values and slow readers", () => {
+  test("a 20 MB value goes through intact in both directions", async () => {
+    const value = Buffer.alloc(20 * 1024 * 1024);
+    for (let i = 0; i < value.length; i++) value[i] = (i * 31 + (i >> 10)) & 0xff;
+    expect(await client.set("big:20mb", value)).toBe("OK");
+    const back = await client.getBuffer("big:20mb");
+    expect(back!.length).toBe(value.length);
+    expect(Buffer.compare(back!, value)).toBe(0);
+    expect(await client.strlen("big:20mb")).toBe(value.length);
+  });
+
+  test("a client that stops reading does not hold up others, and later gets every reply in order", async () => {
+    const value = "x".repeat(256 * 1024);
+    await client.set("slow:v", value);
+    const count = 200; // 50 MB of replies, far more than the socket buffers hold
+    const total = count * (`$${value.length}\r\n`.length + value.length + 2);
+    let received = 0;
+    let text = "";
+    const { promise: allIn, resolve } = Promise.withResolvers<void>();
+    const slow = await Bun.connect({
+      hostname: "127.0.0.1", port: PROXY_PORT,
+      socket: {
+        data(_s, d) {
+          received += d.length;
+          if (text.length < 64) text += new TextDecoder().decode(d.subarray(0, 64));
+          if (received >= total) resolve();
+        },
+      },
+    });
+    slow.pause();
+    slow.write("*2\r\n$3\r\nGET\r\n$6\r\nslow:v\r\n".repeat(count));
+    // While the slow client reads nothing, another client is served normally.
+    for (let i = 0; i < 50; i++) expect(await client.set(`slow:other:${i}`, "ok")).toBe("OK");
+    expect(await client.get("slow:other:49")).toBe("ok");
+    slow.resume();
+    await allIn;
+    slow.end();
+    expect(received).toBe(total);
+    expect(text.startsWith(`$${value.length}\r\nxxx`)).toBe(true);
+  });
+});
+
 describe("the proxy's own answers", () => {
   test("PING, ECHO, SELECT 0, INFO", async () => {
     expect(await client.ping()).toBe("PONG");
