@@ -25,7 +25,7 @@ test-unit: setup
 	$(BUN) test test/unit
 
 bench: build
-	$(BUN) bench/e2e.ts
+	$(BUN) bench/e2e.ts $(BENCH_ARGS)
 
 microbench: setup
 	$(BUN) bench/request-reader.bench.ts

@@ -1,0 +1,611 @@
+// End-to-end benchmark (`make bench`): redis-benchmark through predixy vs. straight at the cluster.
+//
+// Proxy and direct runs are interleaved and repeated; medians are reported, with predixy's CPU and
+// RSS sampled from /proc. It measures, it does not judge: exit 0 unless something failed to run.
+
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { release, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { Subprocess } from "bun";
+import calculateSlot from "cluster-key-slot";
+import { redisCli, startCluster, type ClusterHandle } from "../test/helpers/redis-cluster.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const HOST = "127.0.0.1";
+const SAMPLE_MS = 100;
+const PROXY_START_MS = 30_000;
+const PROXY_STOP_GRACE_MS = 3_000;
+const TAIL_CHARS = 8_000;
+
+const USAGE = `usage: bun bench/e2e.ts [options]
+
+  --pipelines 1,16        pipeline depths (-P)
+  --tests set,get         redis-benchmark tests, run in this order (SET first fills GET's keys)
+  --requests N[,N...]     requests per run (-n), one for all depths or one per depth
+                          (default 200000 x min(depth, 10): 200000 at P1, 2000000 at P16)
+  --seconds S             instead: size -n per depth, test and leg so a run lasts about
+                          S seconds, from that warm-up's rate
+  --repeat R              runs per (depth, test, leg); medians are reported (default 3)
+  --clients C             -c (default 100)      --keyspace K   -r (default 1000000)
+  --data-size D           -d (default 64)       --extra-args "..."  more redis-benchmark flags
+  --run-timeout S         kill a redis-benchmark run after S seconds, and fail (default 120)
+  --quick                 smoke test: --repeat 1 and a tenth of the default requests
+  --base-port P           cluster on P.. (default 7000)  --masters M (9)  --replicas R (1)
+  --cluster-dir DIR       node dirs and logs (default .cluster-bench)
+  --reuse-cluster         use the cluster already answering on --base-port, and leave it up
+  --keep-cluster          do not stop a cluster this run started
+  --no-prefill            skip writing key:000000000000.. into the cluster before the runs
+  --port P                proxy port (default 7777)
+  --proxy-cmd "CMD"       start this instead of dist/predixy (or bun src/main.ts); {config} and
+                          {port} are substituted; run via sh -c "exec CMD"
+  --proxy-port P          benchmark an already running proxy on P; nothing is started
+  --proxy-pid PID         its pid, for CPU/RSS (default: looked up with ss)
+  --json FILE             also write every run, machine-readably
+  --markdown              print the summary as Markdown for bench/RESULTS.md
+`;
+
+type Leg = "proxy" | "direct";
+
+interface Options {
+  pipelines: number[]; tests: string[]; requests: number[] | null; seconds: number | null;
+  repeat: number; clients: number; keyspace: number; dataSize: number; extraArgs: string[];
+  runTimeoutS: number; quick: boolean; basePort: number; masters: number; replicas: number;
+  clusterDir: string; reuseCluster: boolean; keepCluster: boolean; prefill: boolean; port: number;
+  proxyCmd: string | null; proxyPort: number | null; proxyPid: number | null;
+  json: string | null; markdown: boolean;
+}
+
+/** One redis-benchmark run, plus what the sampler saw of the proxy during it. */
+interface Run {
+  n: number; rps: number; avgMs: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number;
+  wallS: number; cpuPct: number | null; rssMaxMB: number | null; hitPct: number | null;
+  /** Whole machine, all cores: near 100 means everything (cluster, client, proxy) shared saturated cores. */
+  hostCpuPct: number | null;
+}
+
+interface Row {
+  pipeline: number; test: string;
+  commands: Record<Leg, string>;
+  runs: Record<Leg, Run[]>;
+}
+
+/** Something failed to run: the message is the report; the process exits 1. */
+class BenchError extends Error {}
+
+// ---- options ----
+
+function parseOptions(argv: string[]): Options {
+  const { values: v } = parseArgs({
+    args: argv, strict: true, allowPositionals: false,
+    options: {
+      pipelines: { type: "string", default: "1,16" }, tests: { type: "string", default: "set,get" },
+      requests: { type: "string" }, seconds: { type: "string" }, repeat: { type: "string", default: "3" },
+      clients: { type: "string", default: "100" }, keyspace: { type: "string", default: "1000000" },
+      "data-size": { type: "string", default: "64" }, "extra-args": { type: "string", default: "" },
+      "run-timeout": { type: "string", default: "120" }, quick: { type: "boolean", default: false },
+      "base-port": { type: "string", default: "7000" }, masters: { type: "string", default: "9" },
+      replicas: { type: "string", default: "1" }, "cluster-dir": { type: "string", default: ".cluster-bench" },
+      "reuse-cluster": { type: "boolean", default: false }, "keep-cluster": { type: "boolean", default: false },
+      "no-prefill": { type: "boolean", default: false }, port: { type: "string", default: "7777" },
+      "proxy-cmd": { type: "string" }, "proxy-port": { type: "string" }, "proxy-pid": { type: "string" },
+      json: { type: "string" }, markdown: { type: "boolean", default: false }, help: { type: "boolean", default: false },
+    },
+  });
+  if (v.help) { process.stdout.write(USAGE); process.exit(0); }
+  const int = (name: string, s: string, min = 1): number => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < min) throw new BenchError(`--${name}: expected an integer >= ${min}, got "${s}"`);
+    return n;
+  };
+  const list = (name: string, s: string) => s.split(",").map((x) => int(name, x.trim()));
+  const pipelines = list("pipelines", v.pipelines!);
+  const requests = v.requests ? list("requests", v.requests) : null;
+  if (requests && requests.length !== 1 && requests.length !== pipelines.length) {
+    throw new BenchError(`--requests: give one count, or one per pipeline depth (${pipelines.length})`);
+  }
+  const seconds = v.seconds ? Number(v.seconds) : null;
+  if (seconds !== null && !(seconds > 0)) throw new BenchError(`--seconds: expected a positive number`);
+  return {
+    pipelines, tests: v.tests!.split(",").map((t) => t.trim().toLowerCase()).filter(Boolean),
+    requests, seconds, repeat: v.quick ? 1 : int("repeat", v.repeat!), clients: int("clients", v.clients!),
+    keyspace: int("keyspace", v.keyspace!), dataSize: int("data-size", v["data-size"]!),
+    extraArgs: v["extra-args"]!.split(/\s+/).filter(Boolean), runTimeoutS: int("run-timeout", v["run-timeout"]!),
+    quick: v.quick!, basePort: int("base-port", v["base-port"]!), masters: int("masters", v.masters!, 3),
+    replicas: int("replicas", v.replicas!, 0), clusterDir: resolve(ROOT, v["cluster-dir"]!),
+    reuseCluster: v["reuse-cluster"]!, keepCluster: v["keep-cluster"]!, prefill: !v["no-prefill"],
+    port: int("port", v.port!), proxyCmd: v["proxy-cmd"] ?? null,
+    proxyPort: v["proxy-port"] ? int("proxy-port", v["proxy-port"]) : null,
+    proxyPid: v["proxy-pid"] ? int("proxy-pid", v["proxy-pid"]) : null,
+    json: v.json ? resolve(v.json) : null, markdown: v.markdown!,
+  };
+}
+
+/** -n for a depth: --requests, else 200000 per depth up to 10 (P1 → 200k, P16 → 2M), /10 with --quick. */
+function requestsFor(o: Options, depthIndex: number): number {
+  if (o.requests) return o.requests[o.requests.length === 1 ? 0 : depthIndex];
+  const n = 200_000 * Math.min(o.pipelines[depthIndex], 10);
+  return o.quick ? n / 10 : n;
+}
+
+// ---- processes we own: tracked so that cleanup, on error or Ctrl-C, leaves nothing behind ----
+
+const live = new Set<Subprocess>();
+const cleanups: (() => Promise<void> | void)[] = [];
+let cleaning: Promise<void> | null = null;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const p of live) p.kill("SIGKILL");
+    for (const fn of cleanups.reverse()) {
+      try { await fn(); } catch (e) { log(`cleanup: ${(e as Error).message}`); }
+    }
+  })();
+  return cleaning;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+/** Keeps the last TAIL_CHARS of a child's output, so a crash can be shown. */
+function drainTail(stream: ReadableStream<Uint8Array>, into: { text: string }): void {
+  void (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) {
+      into.text += dec.decode(chunk, { stream: true });
+      if (into.text.length > 2 * TAIL_CHARS) into.text = into.text.slice(-TAIL_CHARS);
+    }
+  })().catch(() => {});
+}
+
+async function ping(port: number): Promise<boolean> {
+  try { return (await redisCli(port, ["ping"])) === "PONG"; } catch { return false; }
+}
+
+function canBind(port: number): boolean {
+  try { Bun.listen({ hostname: HOST, port, socket: { data() {} } }).stop(true); return true; } catch { return false; }
+}
+
+// ---- cluster ----
+
+interface Master { port: number; ranges: [number, number][] }
+
+/** Masters owning slots, from CLUSTER NODES on `port`. */
+async function clusterMasters(port: number): Promise<Master[]> {
+  const masters: Master[] = [];
+  for (const line of (await redisCli(port, ["cluster", "nodes"])).split("\n")) {
+    const f = line.trim().split(" ");
+    if (f.length < 9 || !f[2].split(",").includes("master") || f[2].includes("fail")) continue;
+    const addr = f[1].split("@")[0];
+    const ranges = f.slice(8).filter((s) => !s.startsWith("[")).map((s) => {
+      const [lo, hi] = s.split("-").map(Number);
+      return [lo, hi ?? lo] as [number, number];
+    });
+    masters.push({ port: Number(addr.slice(addr.lastIndexOf(":") + 1)), ranges });
+  }
+  return masters.sort((a, b) => a.port - b.port);
+}
+
+async function clusterOk(port: number): Promise<boolean> {
+  try { return (await redisCli(port, ["cluster", "info"])).includes("cluster_state:ok"); } catch { return false; }
+}
+
+/** Entry points of a usable cluster: the running one with --reuse-cluster, else a fresh one. */
+async function clusterUp(o: Options): Promise<string[]> {
+  if (o.reuseCluster && (await clusterOk(o.basePort))) {
+    log(`reusing the cluster on ${HOST}:${o.basePort}`);
+    return (await clusterMasters(o.basePort)).map((m) => `${HOST}:${m.port}`);
+  }
+  const total = o.masters * (1 + o.replicas);
+  log(`starting ${o.masters} masters x ${o.replicas} replica(s) on ${o.basePort}-${o.basePort + total - 1} in ${o.clusterDir}`);
+  const t0 = performance.now();
+  const handle: ClusterHandle = await startCluster({
+    basePort: o.basePort, masters: o.masters, replicasPerMaster: o.replicas, dir: o.clusterDir, host: HOST,
+  }).catch((e: Error) => {
+    if (/in use/.test(e.message)) e.message += `\n(a cluster already up there? --reuse-cluster; else --base-port)`;
+    throw e;
+  });
+  if (!o.keepCluster) cleanups.push(() => { log("stopping the cluster"); return handle.stop(); });
+  log(`cluster up in ${secs(t0)}s`);
+  return handle.entryPoints;
+}
+
+/**
+ * Writes key:000000000000 .. key:<keyspace-1> (redis-benchmark's -r key names, value "x" * -d)
+ * straight to the owning masters, so proxy GETs hit from the first run on.
+ */
+async function prefill(o: Options, masters: Master[], tmp: string): Promise<void> {
+  const t0 = performance.now();
+  const owner = new Int16Array(16384).fill(-1);
+  masters.forEach((m, i) => { for (const [lo, hi] of m.ranges) owner.fill(i, lo, hi + 1); });
+  if (owner.includes(-1)) throw new BenchError("prefill: some slots have no master");
+  const files = masters.map((m) => join(tmp, `prefill-${m.port}.resp`));
+  const sinks = files.map((f) => Bun.file(f).writer({ highWaterMark: 1 << 20 }));
+  const tail = `\r\n$${o.dataSize}\r\n${"x".repeat(o.dataSize)}\r\n`;
+  for (let i = 0; i < o.keyspace; i++) {
+    const key = "key:" + String(i).padStart(12, "0");
+    sinks[owner[calculateSlot(key)]].write(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}${tail}`);
+  }
+  await Promise.all(sinks.map((s) => s.end()));
+  await Promise.all(masters.map(async (m, i) => {
+    const p = Bun.spawn(["redis-cli", "-h", HOST, "-p", String(m.port), "--pipe"], {
+      stdin: Bun.file(files[i]), stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL",
+    });
+    live.add(p);
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    live.delete(p);
+    if (code !== 0 || !/errors: 0,/.test(out)) throw new BenchError(`prefill of ${m.port} failed (exit ${code}): ${out}${err}`);
+  }));
+  for (const f of files) rmSync(f, { force: true });
+  log(`prefilled ${o.keyspace} keys in ${secs(t0)}s`);
+}
+
+/** Sum of keyspace_hits / keyspace_misses over the masters. */
+async function hitCounters(masters: Master[]): Promise<[number, number]> {
+  const infos = await Promise.all(masters.map((m) => redisCli(m.port, ["info", "stats"])));
+  let hits = 0, misses = 0;
+  for (const s of infos) {
+    hits += Number(s.match(/^keyspace_hits:(\d+)/m)?.[1] ?? 0);
+    misses += Number(s.match(/^keyspace_misses:(\d+)/m)?.[1] ?? 0);
+  }
+  return [hits, misses];
+}
+
+// ---- proxy ----
+
+interface Proxy { port: number; pid: number | null; proc: Subprocess | null; cmd: string; out: { text: string } }
+
+function proxyCommand(o: Options, config: string): string[] {
+  if (o.proxyCmd) return ["sh", "-c", "exec " + o.proxyCmd.replaceAll("{config}", config).replaceAll("{port}", String(o.port))];
+  const dist = join(ROOT, "dist/predixy");
+  if (existsSync(dist)) return [dist, "-c", config];
+  // Bun runs main.ts in its own process: proc.pid is the one to sample.
+  return [process.execPath, join(ROOT, "src/main.ts"), "-c", config];
+}
+
+/** Writes the config, starts the proxy, and resolves once it answers PING. */
+async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<Proxy> {
+  if (o.proxyPort !== null) {
+    if (!(await ping(o.proxyPort))) throw new BenchError(`nothing answers PING on ${HOST}:${o.proxyPort}`);
+    const pid = o.proxyPid ?? (await listenerPid(o.proxyPort));
+    log(`using the proxy on ${HOST}:${o.proxyPort}` + (pid ? ` (pid ${pid})` : " (pid unknown: no CPU/RSS)"));
+    return { port: o.proxyPort, pid, proc: null, cmd: `(already running on ${o.proxyPort})`, out: { text: "" } };
+  }
+  const config = join(tmp, "predixy.toml");
+  writeFileSync(config, [
+    "[server]", `bind = "${HOST}"`, `port = ${o.port}`, "",
+    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, "",
+    "[log]", `level = "warning"`, "",
+  ].join("\n"));
+  const argv = proxyCommand(o, config);
+  const cmd = argv.join(" ");
+  log(`starting the proxy: ${cmd}`);
+  // Not in `live`: cleanup stops it gently (stopProxy), not with SIGKILL.
+  const proc = Bun.spawn(argv, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proxy: Proxy = { port: o.port, pid: proc.pid, proc, cmd, out: { text: "" } };
+  drainTail(proc.stdout, proxy.out);
+  drainTail(proc.stderr, proxy.out);
+  cleanups.push(() => stopProxy(proc));
+  const deadline = Date.now() + PROXY_START_MS;
+  while (!(await ping(o.port))) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new BenchError(`the proxy exited during start-up`);
+    if (Date.now() > deadline) throw new BenchError(`the proxy did not answer PING within ${PROXY_START_MS / 1000}s`);
+    await Bun.sleep(50);
+  }
+  return proxy;
+}
+
+async function stopProxy(proc: Subprocess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), PROXY_STOP_GRACE_MS);
+  await proc.exited;
+  clearTimeout(timer);
+}
+
+function proxyDied(p: Proxy): string | null {
+  if (!p.proc || (p.proc.exitCode === null && p.proc.signalCode === null)) return null;
+  return `the proxy died (exit ${p.proc.exitCode ?? "-"}, signal ${p.proc.signalCode ?? "-"})`;
+}
+
+/** Pid of the process listening on `port`, as `ss` reports it (only for processes we may see). */
+async function listenerPid(port: number): Promise<number | null> {
+  const p = Bun.spawn(["ss", "-Hltnp", `sport = :${port}`], { stdout: "pipe", stderr: "ignore" });
+  const m = (await new Response(p.stdout).text()).match(/pid=(\d+)/);
+  return m ? Number(m[1]) : null;
+}
+
+// ---- /proc sampling ----
+
+const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
+
+/** utime + stime in clock ticks, or NaN once the process is gone. */
+function cpuTicks(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
+    return Number(f[11]) + Number(f[12]);
+  } catch { return NaN; }
+}
+
+/** A VmRSS / VmHWM line of /proc/PID/status, in kB (NaN if unreadable). */
+function statusKB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+)`, "m"))?.[1]);
+  } catch { return NaN; }
+}
+
+/** [busy, total] jiffies over all cores, from the first line of /proc/stat. */
+function hostTicks(): [number, number] {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] || 0); // idle + iowait
+  const total = f.reduce((a, b) => a + b, 0);
+  return [total - idle, total];
+}
+
+function hostBusyPct(from: [number, number]): number | null {
+  const [busy, total] = hostTicks();
+  return total > from[1] ? ((busy - from[0]) / (total - from[1])) * 100 : null;
+}
+
+/** CPU % over one run's wall time and the highest VmRSS seen, sampled every SAMPLE_MS. */
+class ProcSampler {
+  private ticks0: number;
+  private t0 = performance.now();
+  private maxKB: number;
+  private timer: ReturnType<typeof setInterval>;
+  constructor(private readonly pid: number) {
+    this.ticks0 = cpuTicks(pid);
+    this.maxKB = statusKB(pid, "VmRSS");
+    this.timer = setInterval(() => { this.maxKB = Math.max(this.maxKB, statusKB(this.pid, "VmRSS")); }, SAMPLE_MS);
+  }
+  stop(): { cpuPct: number | null; rssMaxMB: number | null } {
+    clearInterval(this.timer);
+    this.maxKB = Math.max(this.maxKB, statusKB(this.pid, "VmRSS"));
+    const wallS = (performance.now() - this.t0) / 1000;
+    const cpu = ((cpuTicks(this.pid) - this.ticks0) / CLK_TCK / wallS) * 100;
+    return { cpuPct: Number.isFinite(cpu) ? cpu : null, rssMaxMB: Number.isFinite(this.maxKB) ? this.maxKB / 1024 : null };
+  }
+}
+
+// ---- redis-benchmark ----
+
+function benchArgs(o: Options, leg: Leg, proxy: Proxy, depth: number, test: string, n: number): string[] {
+  const target = leg === "proxy" ? ["-h", HOST, "-p", String(proxy.port)] : ["--cluster", "-h", HOST, "-p", String(o.basePort)];
+  return ["redis-benchmark", ...target, "-c", String(o.clients), "-n", String(n), "-t", test,
+    "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q"];
+}
+
+/** Runs redis-benchmark once; a proxy death, a timeout, an error reply or a non-zero exit throws. */
+async function runOnce(o: Options, argv: string[], leg: Leg, proxy: Proxy, masters: Master[]): Promise<Run> {
+  const test = argv[argv.indexOf("-t") + 1].toUpperCase();
+  const counting = test === "GET" && masters.length > 0;
+  const before = counting ? await hitCounters(masters) : null;
+  const sampler = leg === "proxy" && proxy.pid ? new ProcSampler(proxy.pid) : null;
+  const t0 = performance.now();
+  const host0 = hostTicks();
+  const p = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL" });
+  live.add(p);
+  // redis-benchmark can wait forever on a dead server: stop waiting when the proxy goes.
+  if (leg === "proxy" && proxy.proc) void proxy.proc.exited.then(() => p.kill("SIGKILL"));
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  live.delete(p);
+  const wallS = (performance.now() - t0) / 1000;
+  const sampled = sampler?.stop() ?? { cpuPct: null, rssMaxMB: null };
+  const hostCpuPct = hostBusyPct(host0);
+  // A killed proxy resets redis-benchmark's connections before Bun reaps it: give the exit a moment.
+  if (leg === "proxy" && code !== 0 && proxy.proc) await Promise.race([proxy.proc.exited, Bun.sleep(1_000)]);
+  const died = leg === "proxy" ? proxyDied(proxy) : null;
+  if (died) throw new BenchError(died);
+  const what = `${argv.join(" ")}\n${(out + err).trim().split("\n").slice(-15).join("\n")}`;
+  if (p.signalCode === "SIGKILL") throw new BenchError(`redis-benchmark killed after ${o.runTimeoutS}s (--run-timeout): ${what}`);
+  if (code !== 0 || /Error/.test(err)) throw new BenchError(`redis-benchmark failed (exit ${code}): ${what}`);
+  const row = parseCsv(out, test);
+  if (!row || !(row.rps > 0)) throw new BenchError(`no ${test} result in redis-benchmark's output: ${what}`);
+  let hitPct: number | null = null;
+  if (before) {
+    const [h, m] = await hitCounters(masters);
+    const total = h - before[0] + (m - before[1]);
+    hitPct = total > 0 ? ((h - before[0]) / total) * 100 : null;
+  }
+  return { n: Number(argv[argv.indexOf("-n") + 1]), ...row, wallS, ...sampled, hitPct, hostCpuPct };
+}
+
+/** The row for `test` in `--csv` output (its header names the columns; cluster mode adds a preamble). */
+function parseCsv(out: string, test: string): Pick<Run, "rps" | "avgMs" | "p50Ms" | "p95Ms" | "p99Ms" | "maxMs"> | null {
+  const lines = out.split("\n").map((l) => l.trim());
+  const h = lines.findIndex((l) => l.startsWith('"test"'));
+  if (h < 0) return null;
+  const cols = lines[h].split(",").map((c) => c.replaceAll('"', ""));
+  for (const l of lines.slice(h + 1)) {
+    const cells = l.split(",").map((c) => c.replaceAll('"', ""));
+    if (cells[0] !== test) continue;
+    const get = (name: string) => Number(cells[cols.indexOf(name)]);
+    return { rps: get("rps"), avgMs: get("avg_latency_ms"), p50Ms: get("p50_latency_ms"),
+      p95Ms: get("p95_latency_ms"), p99Ms: get("p99_latency_ms"), maxMs: get("max_latency_ms") };
+  }
+  return null;
+}
+
+// ---- the plan: per depth a warm-up, then R rounds of every test, legs alternating first ----
+
+async function benchmark(o: Options, proxy: Proxy, masters: Master[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const [di, depth] of o.pipelines.entries()) {
+    const base = requestsFor(o, di);
+    const depthRows = o.tests.map((test): Row => ({
+      pipeline: depth, test, commands: { proxy: "", direct: "" }, runs: { proxy: [], direct: [] },
+    }));
+    // Warm-up of each test on each leg: connections, the proxy's JIT, and (with --seconds) the rate
+    // that sizes -n. Not reported.
+    for (const row of depthRows) {
+      for (const leg of ["proxy", "direct"] as Leg[]) {
+        const warmN = Math.max(10_000, Math.round(base / 10));
+        const w = await runOnce(o, benchArgs(o, leg, proxy, depth, row.test, warmN), leg, proxy, []);
+        const n = o.seconds ? Math.max(10_000, Math.round((w.rps * o.seconds) / 10_000) * 10_000) : base;
+        row.commands[leg] = benchArgs(o, leg, proxy, depth, row.test, n).join(" ");
+        log(`P${depth} ${row.test} ${leg} warm-up: ${fmtInt(w.rps)}/s` + (o.seconds ? ` → -n ${n}` : ""));
+      }
+    }
+    for (let rep = 0; rep < o.repeat; rep++) {
+      for (const row of depthRows) {
+        for (const leg of (rep % 2 === 0 ? ["proxy", "direct"] : ["direct", "proxy"]) as Leg[]) {
+          const r = await runOnce(o, row.commands[leg].split(" "), leg, proxy, masters);
+          row.runs[leg].push(r);
+          log(`P${depth} ${row.test} ${leg.padEnd(6)} ${rep + 1}/${o.repeat}: ${fmtInt(r.rps).padStart(9)}/s ` +
+            `p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.wallS.toFixed(1)}s` +
+            (r.cpuPct !== null ? `, proxy CPU ${r.cpuPct.toFixed(0)}%` : "") +
+            (r.rssMaxMB !== null ? `, RSS ${r.rssMaxMB.toFixed(0)} MB` : "") +
+            (r.hitPct !== null ? `, hits ${r.hitPct.toFixed(0)}%` : "") +
+            (r.hostCpuPct !== null ? `, host CPU ${r.hostCpuPct.toFixed(0)}%` : ""));
+        }
+      }
+    }
+    rows.push(...depthRows);
+  }
+  return rows;
+}
+
+// ---- report ----
+
+function median(xs: (number | null)[]): number | null {
+  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+const maxOf = (xs: (number | null)[]): number | null =>
+  xs.reduce<number | null>((a, x) => (x === null || !Number.isFinite(x) ? a : a === null ? x : Math.max(a, x)), null);
+
+function summarize(row: Row) {
+  const leg = (runs: Run[]) => ({
+    rps: median(runs.map((r) => r.rps)), p50Ms: median(runs.map((r) => r.p50Ms)), p99Ms: median(runs.map((r) => r.p99Ms)),
+    hitPct: median(runs.map((r) => r.hitPct)), hostCpuPct: median(runs.map((r) => r.hostCpuPct)),
+  });
+  const proxy = leg(row.runs.proxy), direct = leg(row.runs.direct);
+  return {
+    pipeline: row.pipeline, test: row.test, proxy, direct,
+    ratio: proxy.rps !== null && direct.rps ? proxy.rps / direct.rps : null,
+    proxyCpuPct: median(row.runs.proxy.map((r) => r.cpuPct)),
+    proxyRssMaxMB: maxOf(row.runs.proxy.map((r) => r.rssMaxMB)),
+  };
+}
+
+const fmtInt = (x: number | null) => (x === null ? "n/a" : Math.round(x).toLocaleString("en-US"));
+const fmt = (x: number | null, d: number) => (x === null ? "n/a" : x.toFixed(d));
+const secs = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
+
+function machine() {
+  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown CPU";
+  const nproc = Bun.spawnSync(["nproc"]).stdout.toString().trim();
+  const rb = Bun.spawnSync(["redis-benchmark", "--version"]).stdout.toString().trim();
+  return { nproc: Number(nproc), cpu, kernel: release(), bun: Bun.version, redisBenchmark: rb };
+}
+
+function report(o: Options, rows: Row[], proxy: Proxy, peak: { hwmMB: number | null; rssMaxMB: number | null }, wallS: number) {
+  const sums = rows.map(summarize);
+  const m = machine();
+  const head = ["P", "test", "proxy QPS", "direct QPS", "proxy/direct", "proxy p50/p99 ms", "direct p50/p99 ms",
+    "proxy CPU %", "proxy RSS MB", "host CPU % proxy/direct", "GET hits proxy/direct %"];
+  const body = sums.map((s) => [
+    String(s.pipeline), s.test.toUpperCase(), fmtInt(s.proxy.rps), fmtInt(s.direct.rps), fmt(s.ratio, 2),
+    `${fmt(s.proxy.p50Ms, 3)} / ${fmt(s.proxy.p99Ms, 3)}`, `${fmt(s.direct.p50Ms, 3)} / ${fmt(s.direct.p99Ms, 3)}`,
+    fmt(s.proxyCpuPct, 0), fmt(s.proxyRssMaxMB, 0), `${fmt(s.proxy.hostCpuPct, 0)} / ${fmt(s.direct.hostCpuPct, 0)}`,
+    s.test === "get" ? `${fmt(s.proxy.hitPct, 0)} / ${fmt(s.direct.hitPct, 0)}` : "-",
+  ]);
+  const commandLine = ["bun", "bench/e2e.ts", ...Bun.argv.slice(2)].join(" ");
+  const peakLine = `proxy peak RSS: VmHWM ${fmt(peak.hwmMB, 1)} MB, max sampled VmRSS ${fmt(peak.rssMaxMB, 1)} MB`;
+  const commands = rows.flatMap((r) => [r.commands.proxy, r.commands.direct]);
+  const params = `-c ${o.clients} -r ${o.keyspace} -d ${o.dataSize}; ${o.repeat} run(s) per cell, medians; ` +
+    `proxy and direct runs interleaved`;
+  if (o.markdown) {
+    const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+    console.log([
+      `### ${new Date().toISOString().slice(0, 10)}: \`${commandLine}\``, "",
+      `- Machine: ${m.cpu}, nproc ${m.nproc}, Linux ${m.kernel}, Bun ${m.bun}, ${m.redisBenchmark}`,
+      `- Cluster: ${o.masters} masters × ${o.replicas} replica(s) on ${HOST}:${o.basePort}; proxy: \`${proxy.cmd}\``,
+      `- redis-benchmark ${params}; whole run ${wallS.toFixed(0)} s`, "",
+      line(head), line(head.map((_, i) => (i < 2 ? "---" : "---:"))), ...body.map(line), "",
+      peakLine, "", "Commands:", "", "```", ...commands, "```",
+    ].join("\n"));
+  } else {
+    const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+    console.log([
+      "", line(head), ...body.map(line), "", peakLine,
+      `redis-benchmark ${params}`, `proxy: ${proxy.cmd}`,
+      `machine: nproc ${m.nproc}, ${m.cpu}, Bun ${m.bun}, ${m.redisBenchmark}; whole run ${wallS.toFixed(0)} s`,
+      "commands:", ...commands.map((c) => "  " + c),
+    ].join("\n"));
+  }
+  if (o.json) {
+    writeFileSync(o.json, JSON.stringify({
+      date: new Date().toISOString(), command: commandLine, machine: m, options: o, proxy: { cmd: proxy.cmd, ...peak },
+      wallS, summary: sums, rows,
+    }, null, 2) + "\n");
+    log(`wrote ${o.json}`);
+  }
+}
+
+// ---- main ----
+
+async function main(): Promise<number> {
+  const t0 = performance.now();
+  let o: Options;
+  try {
+    o = parseOptions(Bun.argv.slice(2));
+  } catch (e) {
+    log(`${(e as Error).message} (see --help)`);
+    return 2;
+  }
+  let proxy: Proxy | null = null;
+  try {
+    // Fail before the cluster's start-up, not after.
+    if (o.proxyPort === null && !canBind(o.port)) {
+      throw new BenchError(`proxy port ${o.port} is in use (use --port, or --proxy-port to bench what listens there)`);
+    }
+    const tmp = mkdtempSync(join(tmpdir(), "predixy-bench-"));
+    cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+    const entryPoints = await clusterUp(o);
+    const masters = await clusterMasters(o.basePort);
+    proxy = await proxyUp(o, entryPoints, tmp);
+    if (o.prefill) await prefill(o, masters, tmp);
+    const rows = await benchmark(o, proxy, masters);
+    const hwm = proxy.pid ? statusKB(proxy.pid, "VmHWM") : NaN;
+    const peak = {
+      hwmMB: Number.isFinite(hwm) ? hwm / 1024 : null,
+      rssMaxMB: maxOf(rows.flatMap((r) => r.runs.proxy.map((x) => x.rssMaxMB))),
+    };
+    report(o, rows, proxy, peak, (performance.now() - t0) / 1000);
+    return 0;
+  } catch (e) {
+    if (interrupted) return 130;
+    // The cluster helper's errors are plain Errors with the story in the message; others are bugs.
+    const err = e as Error;
+    log(`FAILED: ${err instanceof BenchError || err?.constructor === Error ? err.message : (err?.stack ?? err)}`);
+    if (proxy?.proc) {
+      const out = proxy.out.text.trimEnd();
+      log(out ? `proxy output (tail):\n${out.split("\n").slice(-30).join("\n")}` : "the proxy wrote nothing");
+    } else if (proxy && !(await ping(proxy.port))) {
+      log(`the proxy on ${HOST}:${proxy.port} no longer answers PING`);
+    }
+    return 1;
+  } finally {
+    await cleanup();
+    log(`done in ${secs(t0)}s`);
+  }
+}
+
+let interrupted = false;
+for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: cleaning up`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
+
+process.exit(await main());
