@@ -35,6 +35,7 @@ const USAGE = `usage: bun bench/e2e.ts [options]
   --cluster-dir DIR       node dirs and logs (default .cluster-bench)
   --reuse-cluster         use the cluster already answering on --base-port, and leave it up
   --keep-cluster          do not stop a cluster this run started
+  --workers N             the proxy's performance.worker_threads (default 1); CPU and RSS are summed over its processes
   --no-prefill            skip writing key:000000000000.. into the cluster before the runs
   --port P                proxy port (default 7777)
   --proxy-cmd "CMD"       start this instead of dist/predixy (or bun src/main.ts); {config} and
@@ -51,7 +52,7 @@ interface Options {
   pipelines: number[]; tests: string[]; requests: number[] | null; seconds: number | null;
   repeat: number; clients: number; keyspace: number; dataSize: number; extraArgs: string[];
   runTimeoutS: number; quick: boolean; basePort: number; masters: number; replicas: number;
-  clusterDir: string; reuseCluster: boolean; keepCluster: boolean; prefill: boolean; port: number;
+  clusterDir: string; reuseCluster: boolean; keepCluster: boolean; workers: number; prefill: boolean; port: number;
   proxyCmd: string | null; proxyPort: number | null; proxyPid: number | null;
   json: string | null; markdown: boolean;
 }
@@ -87,6 +88,7 @@ function parseOptions(argv: string[]): Options {
       "base-port": { type: "string", default: "7000" }, masters: { type: "string", default: "9" },
       replicas: { type: "string", default: "1" }, "cluster-dir": { type: "string", default: ".cluster-bench" },
       "reuse-cluster": { type: "boolean", default: false }, "keep-cluster": { type: "boolean", default: false },
+      workers: { type: "string", default: "1" },
       "no-prefill": { type: "boolean", default: false }, port: { type: "string", default: "7777" },
       "proxy-cmd": { type: "string" }, "proxy-port": { type: "string" }, "proxy-pid": { type: "string" },
       json: { type: "string" }, markdown: { type: "boolean", default: false }, help: { type: "boolean", default: false },
@@ -113,7 +115,7 @@ function parseOptions(argv: string[]): Options {
     extraArgs: v["extra-args"]!.split(/\s+/).filter(Boolean), runTimeoutS: int("run-timeout", v["run-timeout"]!),
     quick: v.quick!, basePort: int("base-port", v["base-port"]!), masters: int("masters", v.masters!, 3),
     replicas: int("replicas", v.replicas!, 0), clusterDir: resolve(ROOT, v["cluster-dir"]!),
-    reuseCluster: v["reuse-cluster"]!, keepCluster: v["keep-cluster"]!, prefill: !v["no-prefill"],
+    reuseCluster: v["reuse-cluster"]!, keepCluster: v["keep-cluster"]!, workers: int("workers", v.workers!), prefill: !v["no-prefill"],
     port: int("port", v.port!), proxyCmd: v["proxy-cmd"] ?? null,
     proxyPort: v["proxy-port"] ? int("proxy-port", v["proxy-port"]) : null,
     proxyPid: v["proxy-pid"] ? int("proxy-pid", v["proxy-pid"]) : null,
@@ -212,20 +214,45 @@ async function clusterUp(o: Options): Promise<string[]> {
 }
 
 /**
+ * The hash tag redis-benchmark --cluster puts in keys sent to each master ("key:{06S}:…"):
+ * found by letting it write one key per master and reading the key names back.
+ */
+async function directTags(masters: Master[]): Promise<string[]> {
+  const probe = Bun.spawn(["redis-benchmark", "--cluster", "-h", HOST, "-p", String(masters[0].port), "-c", String(masters.length),
+    "-n", String(masters.length * 100), "-r", "1", "-t", "set", "-q"], { stdout: "ignore", stderr: "ignore" });
+  await probe.exited;
+  return Promise.all(masters.map(async (m) => {
+    const out = await new Response(Bun.spawn(["redis-cli", "-h", HOST, "-p", String(m.port), "--scan", "--pattern", "key:{*"]).stdout).text();
+    // Two-character tags are padded with '}': "key:{8M}}:000000000000".
+    const tag = /^key:(\{.+):\d{12}$/m.exec(out)?.[1];
+    if (!tag) throw new BenchError(`prefill: no redis-benchmark key found on master ${m.port}`);
+    return tag;
+  }));
+}
+
+/**
  * Writes key:000000000000 .. key:<keyspace-1> (redis-benchmark's -r key names, value "x" * -d)
- * straight to the owning masters, so proxy GETs hit from the first run on.
+ * straight to the owning masters, so proxy GETs hit from the first run on; and the same key
+ * space under each master's --cluster hash tag, so direct GETs hit too (a miss is a cheaper
+ * reply: without this the direct GET leg would be flattered).
  */
 async function prefill(o: Options, masters: Master[], tmp: string): Promise<void> {
   const t0 = performance.now();
   const owner = new Int16Array(16384).fill(-1);
   masters.forEach((m, i) => { for (const [lo, hi] of m.ranges) owner.fill(i, lo, hi + 1); });
   if (owner.includes(-1)) throw new BenchError("prefill: some slots have no master");
+  const tags = await directTags(masters);
   const files = masters.map((m) => join(tmp, `prefill-${m.port}.resp`));
   const sinks = files.map((f) => Bun.file(f).writer({ highWaterMark: 1 << 20 }));
   const tail = `\r\n$${o.dataSize}\r\n${"x".repeat(o.dataSize)}\r\n`;
   for (let i = 0; i < o.keyspace; i++) {
-    const key = "key:" + String(i).padStart(12, "0");
+    const n = String(i).padStart(12, "0");
+    const key = "key:" + n;
     sinks[owner[calculateSlot(key)]].write(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}${tail}`);
+    for (let m = 0; m < masters.length; m++) {
+      const tagged = `key:${tags[m]}:${n}`;
+      sinks[m].write(`*3\r\n$3\r\nSET\r\n$${tagged.length}\r\n${tagged}${tail}`);
+    }
   }
   await Promise.all(sinks.map((s) => s.end()));
   await Promise.all(masters.map(async (m, i) => {
@@ -238,7 +265,7 @@ async function prefill(o: Options, masters: Master[], tmp: string): Promise<void
     if (code !== 0 || !/errors: 0,/.test(out)) throw new BenchError(`prefill of ${m.port} failed (exit ${code}): ${out}${err}`);
   }));
   for (const f of files) rmSync(f, { force: true });
-  log(`prefilled ${o.keyspace} keys in ${secs(t0)}s`);
+  log(`prefilled ${o.keyspace} keys for the proxy and ${o.keyspace} per master for direct runs in ${secs(t0)}s`);
 }
 
 /** Sum of keyspace_hits / keyspace_misses over the masters. */
@@ -276,6 +303,7 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
   writeFileSync(config, [
     "[server]", `bind = "${HOST}"`, `port = ${o.port}`, "",
     "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, "",
+    "[performance]", `worker_threads = ${o.workers}`, "",
     "[log]", `level = "warning"`, "",
   ].join("\n"));
   const argv = proxyCommand(o, config);
@@ -320,20 +348,36 @@ async function listenerPid(port: number): Promise<number | null> {
 
 const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
 
-/** utime + stime in clock ticks, or NaN once the process is gone. */
-function cpuTicks(pid: number): number {
+/** The proxy and its worker processes (with `--workers`, they are its children). */
+function family(pid: number): number[] {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
-    return Number(f[11]) + Number(f[12]);
-  } catch { return NaN; }
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    return [pid, ...(kids ? kids.split(" ").map(Number) : [])];
+  } catch { return [pid]; }
 }
 
-/** A VmRSS / VmHWM line of /proc/PID/status, in kB (NaN if unreadable). */
+/** utime + stime in clock ticks, summed over the process family, or NaN once the process is gone. */
+function cpuTicks(pid: number): number {
+  let sum = 0;
+  for (const p of family(pid)) {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
+      sum += Number(f[11]) + Number(f[12]);
+    } catch { if (p === pid) return NaN; }
+  }
+  return sum;
+}
+
+/** A VmRSS / VmHWM line of /proc/PID/status in kB, summed over the process family (NaN if unreadable). */
 function statusKB(pid: number, field: "VmRSS" | "VmHWM"): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+)`, "m"))?.[1]);
-  } catch { return NaN; }
+  let sum = 0;
+  for (const p of family(pid)) {
+    try {
+      sum += Number(readFileSync(`/proc/${p}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+)`, "m"))?.[1]);
+    } catch { if (p === pid) return NaN; }
+  }
+  return sum;
 }
 
 /** [busy, total] jiffies over all cores, from the first line of /proc/stat. */
