@@ -103,6 +103,7 @@ async function serve(cfg: Config): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
   workers?.stop();
+  router.stop();
   clearInterval(sweep);
   topology.stop();
   listening.server.stop(true);

@@ -36,6 +36,7 @@ export class Router implements BackendEvents {
   private anyCursor = 0;
   private lostKey = "";
   private lostBytes: Uint8Array = R.ERR_NO_NODE;
+  private stopping = false;
 
   constructor(
     private readonly topology: Topology,
@@ -223,7 +224,13 @@ export class Router implements BackendEvents {
     return this.lostBytes;
   }
 
+  /** From now on connections close on purpose: no warnings, no refreshes. */
+  stop(): void {
+    this.stopping = true;
+  }
+
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void {
+    if (this.stopping) return;
     const node = this.topology.node(conn.opts.host, conn.opts.port);
     // Only failures to connect back off new connects: a dropped idle connection says nothing of the node.
     if (state !== ConnEvent.LOST) node.noteConnect(state === ConnEvent.UP);
