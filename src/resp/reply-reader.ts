@@ -1,6 +1,7 @@
 // Backend reply framing: finds where one complete RESP2/RESP3 value ends, resumable across chunks.
 
-import { MAX_BULK_LEN, NEED_MORE, PROTOCOL_ERROR } from "./request-reader.ts";
+import { decimalValue, NEED_MORE, PROTOCOL_ERROR, readDecimal } from "./decimal.ts";
+import { MAX_BULK_LEN } from "./request-reader.ts";
 
 export { NEED_MORE, PROTOCOL_ERROR };
 
@@ -23,28 +24,6 @@ export class ReplyScan {
     this.owed = 1;
     this.needBytes = 0;
   }
-}
-
-let lineValue = 0;
-
-/** Parses a signed decimal up to CRLF from p; offset after LF, NEED_MORE or PROTOCOL_ERROR. */
-function readLen(buf: Uint8Array, p: number, end: number): number {
-  let neg = false, n = 0, digits = 0;
-  if (p < end && buf[p] === 45) { neg = true; p++; }
-  while (p < end) {
-    const c = buf[p];
-    if (c === CR) {
-      if (p + 1 >= end) return NEED_MORE;
-      if (buf[p + 1] !== LF || digits === 0) return PROTOCOL_ERROR;
-      lineValue = neg ? -n : n;
-      return p + 2;
-    }
-    const d = c - 48;
-    if (d < 0 || d > 9 || ++digits > 15) return PROTOCOL_ERROR;
-    n = n * 10 + d;
-    p++;
-  }
-  return NEED_MORE;
 }
 
 /** Offset after the CRLF ending the line at p, or NEED_MORE. */
@@ -74,11 +53,11 @@ export function scanReply(buf: Uint8Array, at: number, end: number, s: ReplyScan
         s.owed--;
         break;
       case 36: case 33: case 61: { // $ ! =
-        next = readLen(buf, p + 1, end);
+        next = readDecimal(buf, p + 1, end);
         if (next === NEED_MORE) { s.needBytes = end - at + 1; return NEED_MORE; }
-        if (next < 0 || lineValue < -1 || lineValue > MAX_BULK_LEN) return PROTOCOL_ERROR;
-        if (lineValue >= 0) {
-          const bodyEnd = next + lineValue;
+        if (next < 0 || decimalValue < -1 || decimalValue > MAX_BULK_LEN) return PROTOCOL_ERROR;
+        if (decimalValue >= 0) {
+          const bodyEnd = next + decimalValue;
           if (bodyEnd + 2 > end) { s.needBytes = bodyEnd + 2 - at; return NEED_MORE; }
           if (buf[bodyEnd] !== CR || buf[bodyEnd + 1] !== LF) return PROTOCOL_ERROR;
           next = bodyEnd + 2;
@@ -87,10 +66,10 @@ export function scanReply(buf: Uint8Array, at: number, end: number, s: ReplyScan
         break;
       }
       case 42: case 126: case 62: case 37: case 124: { // * ~ > % |
-        next = readLen(buf, p + 1, end);
+        next = readDecimal(buf, p + 1, end);
         if (next === NEED_MORE) { s.needBytes = end - at + 1; return NEED_MORE; }
-        if (next < 0 || lineValue < -1) return PROTOCOL_ERROR;
-        const n = lineValue < 0 ? 0 : type === 37 || type === 124 ? 2 * lineValue : lineValue;
+        if (next < 0 || decimalValue < -1) return PROTOCOL_ERROR;
+        const n = decimalValue < 0 ? 0 : type === 37 || type === 124 ? 2 * decimalValue : decimalValue;
         // An attribute (|) decorates the value after it, so it owes that value too.
         s.owed += type === 124 ? n : n - 1;
         break;

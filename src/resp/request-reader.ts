@@ -1,16 +1,17 @@
 // Client request framing: finds one command in a byte stream, as offsets, without decoding text.
 
-/** Bytes returned by readCommand when the command is not complete yet. */
-export const NEED_MORE = 0;
-/** Returned by readCommand on malformed input; `frame.error` says why (Redis' wording). */
-export const PROTOCOL_ERROR = -1;
+import { decimalValue, NEED_MORE, PROTOCOL_ERROR, readDecimal } from "./decimal.ts";
+
+/** readCommand returns NEED_MORE when the command is not complete yet, PROTOCOL_ERROR on
+ * malformed input (`frame.error` says why, in Redis' wording). */
+export { NEED_MORE, PROTOCOL_ERROR };
 
 /** Redis' own limits (proto-max-bulk-len, PROTO_INLINE_MAX_SIZE, multibulk sanity bound). */
 export const MAX_BULK_LEN = 512 * 1024 * 1024;
 export const MAX_INLINE = 64 * 1024;
 export const MAX_MULTIBULK = 1024 * 1024 * 1024;
 
-const CR = 13, LF = 10, STAR = 42, DOLLAR = 36, MINUS = 45;
+const CR = 13, LF = 10, STAR = 42, DOLLAR = 36;
 
 /**
  * One parsed command. Its RESP bytes are `src[base, base + size)`; argument i is
@@ -57,32 +58,6 @@ export class Frame {
 
 const EMPTY = new Uint8Array(0);
 
-// Result slot of readLine/readInt: avoids returning a tuple per call.
-let intValue = 0;
-
-/**
- * Reads `<digits>\r\n` starting at p (after the type byte). Returns the offset after LF,
- * NEED_MORE, or PROTOCOL_ERROR; the number goes to intValue. Accepts a leading '-'.
- */
-function readInt(buf: Uint8Array, p: number, end: number): number {
-  let neg = false, n = 0, digits = 0;
-  if (p < end && buf[p] === MINUS) { neg = true; p++; }
-  while (p < end) {
-    const c = buf[p];
-    if (c === CR) {
-      if (p + 1 >= end) return NEED_MORE;
-      if (buf[p + 1] !== LF || digits === 0) return PROTOCOL_ERROR;
-      intValue = neg ? -n : n;
-      return p + 2;
-    }
-    const d = c - 48;
-    if (d < 0 || d > 9 || ++digits > 15) return PROTOCOL_ERROR;
-    n = n * 10 + d;
-    p++;
-  }
-  return NEED_MORE;
-}
-
 /**
  * Reads one command starting at `at`. Returns the bytes consumed (> 0), NEED_MORE or
  * PROTOCOL_ERROR. A consumed command with `argc === 0` is an empty request (`*0`, blank
@@ -93,18 +68,18 @@ export function readCommand(buf: Uint8Array, at: number, end: number, f: Frame):
   if (f.expected < 0) {
     if (at >= end) return NEED_MORE;
     if (buf[at] !== STAR) return readInline(buf, at, end, f);
-    const p = readInt(buf, at + 1, end);
+    const p = readDecimal(buf, at + 1, end);
     if (p === NEED_MORE) {
       f.needBytes = end - at + 1;
       if (end - at > MAX_INLINE) return fail(f, "Protocol error: too big mbulk count string");
       return NEED_MORE;
     }
-    if (p < 0 || intValue > MAX_MULTIBULK) return fail(f, "Protocol error: invalid multibulk length");
+    if (p < 0 || decimalValue > MAX_MULTIBULK) return fail(f, "Protocol error: invalid multibulk length");
     f.argc = 0;
     f.inline = false;
     f.scanned = p - at;
-    if (intValue <= 0) return done(buf, at, p - at, f);
-    f.expected = intValue;
+    if (decimalValue <= 0) return done(buf, at, p - at, f);
+    f.expected = decimalValue;
   }
   let p = at + f.scanned;
   while (f.argc < f.expected) {
@@ -112,15 +87,15 @@ export function readCommand(buf: Uint8Array, at: number, end: number, f: Frame):
     if (buf[p] !== DOLLAR) {
       return fail(f, `Protocol error: expected '$', got '${String.fromCharCode(buf[p])}'`);
     }
-    const body = readInt(buf, p + 1, end);
+    const body = readDecimal(buf, p + 1, end);
     if (body === NEED_MORE) {
       if (end - p > 32) return fail(f, "Protocol error: invalid bulk length");
       return needMore(f, end - at + 1);
     }
-    if (body < 0 || intValue < 0 || intValue > MAX_BULK_LEN) {
+    if (body < 0 || decimalValue < 0 || decimalValue > MAX_BULK_LEN) {
       return fail(f, "Protocol error: invalid bulk length");
     }
-    const bodyEnd = body + intValue;
+    const bodyEnd = body + decimalValue;
     if (bodyEnd + 2 > end) return needMore(f, bodyEnd + 2 - at);
     if (buf[bodyEnd] !== CR || buf[bodyEnd + 1] !== LF) {
       return fail(f, "Protocol error: expected CRLF after bulk string");
