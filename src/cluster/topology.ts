@@ -26,6 +26,7 @@ export class Topology {
   private readonly nodes = new Map<string, BackendNode>();
   private refreshing: Promise<boolean> | null = null;
   private again = false;
+  private delayed: ReturnType<typeof setTimeout> | null = null;
   private lastRefresh = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastShape = "";
@@ -57,16 +58,20 @@ export class Topology {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.delayed) clearTimeout(this.delayed);
+    this.timer = this.delayed = null;
   }
 
-  /** Asks for a refresh soon (after MOVED, a failed node …); coalesced and rate-limited. */
+  /**
+   * Asks for a refresh soon (after MOVED, a failed node …). Called per affected request, so it
+   * must stay cheap: at most one refresh runs and at most one waits, MIN_REFRESH_GAP_MS apart.
+   */
   requestRefresh(): void {
     if (this.refreshing) { this.again = true; return; }
+    if (this.delayed !== null) return;
     const wait = this.lastRefresh + MIN_REFRESH_GAP_MS - performance.now();
     if (wait > 0) {
-      this.again = true;
-      setTimeout(() => { if (this.again && !this.refreshing) { this.again = false; void this.refresh(); } }, wait);
+      this.delayed = setTimeout(() => { this.delayed = null; void this.refresh(); }, wait);
       return;
     }
     void this.refresh();

@@ -118,6 +118,23 @@ test("MOVED: the command is re-sent to the named node and the slot table is refr
   }, "a GET routed straight to the new owner");
 });
 
+test("a burst of MOVED replies costs a handful of CLUSTER SLOTS queries, not one per reply", async () => {
+  // A keeps claiming every slot and answering MOVED: every one of 2000 GETs is redirected.
+  let b: FakeNode;
+  const a = fake((args) => (args[0] === "GET" ? err(`MOVED ${slot(args[1])} 127.0.0.1:${b.port}`) : DEFAULT));
+  b = fake((args) => (args[0] === "GET" ? bulk("from-b") : DEFAULT));
+  const p = await proxyFor([a], { cluster: "refresh_interval_ms = 600000" });
+  const c = client(p);
+  const before = a.count("CLUSTER SLOTS") + b.count("CLUSTER SLOTS");
+  const pipe = c.pipeline();
+  for (let i = 0; i < 2000; i++) pipe.get(`burst:${i}`);
+  const res = await pipe.exec();
+  expect(res!.every(([e, v]) => e === null && v === "from-b")).toBe(true);
+  const queries = a.count("CLUSTER SLOTS") + b.count("CLUSTER SLOTS") - before;
+  expect(queries).toBeGreaterThanOrEqual(1);
+  expect(queries).toBeLessThan(20);
+});
+
 test("ASK: the target node receives ASKING immediately followed by the command, on one connection", async () => {
   const key = "ask:key", s = slot(key);
   let b: FakeNode;
