@@ -1,9 +1,9 @@
 // Key → hash slot: CRC16-XMODEM of the key, or of its {hash tag}, mod 16384 — over bytes in place.
 
 /**
- * cluster-key-slot computes the same function, but only over a whole buffer; taking a view
- * per request showed up in profiles, so the hot path hashes offsets. The unit tests check
- * this against cluster-key-slot.
+ * Not cluster-key-slot: it needs a whole buffer (a view per request showed up in profiles), and
+ * it mis-hashes keys whose first tag is empty but that contain a later '}' ("{}}" → 0; Redis
+ * hashes the whole key). The tests hold this to Redis' keyHashSlot and to CLUSTER KEYSLOT.
  */
 const TABLE = new Int32Array(256);
 for (let i = 0; i < 256; i++) {
