@@ -2,13 +2,15 @@
 
 import { getLogger } from "@logtape/logtape";
 import { BackendNode } from "./backend/backend-node.ts";
+import { query, type ControlAuth } from "./cluster/control-client.ts";
 import { Topology } from "./cluster/topology.ts";
+import { COMMANDS } from "./commands/command-table.ts";
 import { listen } from "./client/listener.ts";
 import { ConfigError, loadConfig, type Config } from "./config/config.ts";
 import { parseCliArgs, UsageError, USAGE } from "./config/cli-args.ts";
 import { setupLogging } from "./logging.ts";
 import { Stats } from "./metrics/stats.ts";
-import { encodeCommand } from "./resp/reply-value.ts";
+import { encodeCommand, RespError } from "./resp/reply-value.ts";
 import { internalRequest, Kind } from "./router/request.ts";
 import { Router } from "./router/router.ts";
 import { VERSION } from "./version.ts";
@@ -44,9 +46,10 @@ async function serve(cfg: Config): Promise<number> {
     ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]))
     : null;
   let router: Router | null = null;
+  const auth = password ? { username, password } : null;
   const topology = new Topology({
     entryPoints: cfg.cluster.entryPoints,
-    auth: password ? { username, password } : null,
+    auth,
     refreshIntervalMs: cfg.cluster.refreshIntervalMs,
     connectTimeoutMs: cfg.cluster.connectTimeoutMs,
     makeNode: (host, port) => new BackendNode(host, port, {
@@ -69,6 +72,7 @@ async function serve(cfg: Config): Promise<number> {
     return 1;
   }
   for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
+  await learnCommands(topology, auth, cfg.cluster.connectTimeoutMs);
 
   let listening;
   try {
@@ -110,6 +114,22 @@ async function serve(cfg: Config): Promise<number> {
   for (const c of listening.clients) c.close();
   for (const n of topology.allNodes()) n.closeAll("shutting down");
   return 0;
+}
+
+/**
+ * Module commands, and commands newer than the built-in table, become routable by the key specs
+ * the cluster itself reports. Best effort: without it the built-in table still serves.
+ */
+async function learnCommands(topology: Topology, auth: ControlAuth | null, timeoutMs: number): Promise<void> {
+  const m = topology.table.masters[0];
+  try {
+    const [reply] = await query(m.host, m.port, [["COMMAND"]], auth, Math.max(timeoutMs, 5000));
+    if (reply instanceof RespError) throw new Error(reply.message);
+    const added = COMMANDS.learn(reply);
+    if (added.length > 0) log.info("learned {count} commands from {addr}: {names}", { count: added.length, addr: m.addr, names: added.join(" ") });
+  } catch (err) {
+    log.warn("could not read COMMAND from {addr}: {err}; using the built-in command table", { addr: m.addr, err: (err as Error).message });
+  }
 }
 
 process.on("uncaughtException", (err) => log.error("uncaught exception: {err}", { err: err?.stack ?? err }));

@@ -113,28 +113,35 @@ function hashName(buf: Uint8Array, start: number, end: number): number {
   return h >>> 0;
 }
 
-/** Open-addressed name → spec table, built once. */
+/** Open-addressed name → spec table: built at start-up, then only read. */
 export class CommandTable {
-  private readonly slots: Int32Array;
+  private slots = new Int32Array(0);
   private readonly specs: CommandSpec[] = [];
   private readonly names: Uint8Array[] = [];
-  private readonly mask: number;
+  private mask = 0;
 
   constructor(raw: Record<string, RawSpec>) {
-    const entries = Object.entries(raw);
-    let size = 1;
-    while (size < entries.length * 4) size <<= 1;
-    this.slots = new Int32Array(size).fill(-1);
-    this.mask = size - 1;
     const enc = new TextEncoder();
-    for (const [name, spec] of entries) {
-      const bytes = enc.encode(name);
-      let i = hashName(bytes, 0, bytes.length) & this.mask;
-      while (this.slots[i] >= 0) i = (i + 1) & this.mask;
-      this.slots[i] = this.specs.length;
+    for (const [name, spec] of Object.entries(raw)) {
       this.specs.push(makeSpec(name, spec));
-      this.names.push(bytes);
+      this.names.push(enc.encode(name));
     }
+    this.index();
+  }
+
+  private index(): void {
+    let size = 1;
+    while (size < this.specs.length * 4) size <<= 1;
+    const slots = new Int32Array(size).fill(-1);
+    const mask = size - 1;
+    for (let idx = 0; idx < this.names.length; idx++) {
+      const bytes = this.names[idx];
+      let i = hashName(bytes, 0, bytes.length) & mask;
+      while (slots[i] >= 0) i = (i + 1) & mask;
+      slots[i] = idx;
+    }
+    this.slots = slots;
+    this.mask = mask;
   }
 
   /** The spec for the command name in `buf[start, end)`, case-insensitively; null if unknown. */
@@ -152,6 +159,33 @@ export class CommandTable {
 
   get size(): number {
     return this.specs.length;
+  }
+
+  /**
+   * Adds the commands a node's `COMMAND` reply knows and this table does not (module commands,
+   * commands newer than @ioredis/commands), routed by their key specs. Entries already known keep
+   * the maintained table's data. Returns the names added; malformed entries are skipped.
+   */
+  learn(commandReply: unknown): string[] {
+    if (!Array.isArray(commandReply)) return [];
+    const enc = new TextEncoder();
+    const added: string[] = [];
+    for (const entry of commandReply) {
+      // [name, arity, flags[], first key, last key, step, …]
+      if (!Array.isArray(entry) || typeof entry[0] !== "string" || typeof entry[1] !== "number" ||
+          !Array.isArray(entry[2]) || typeof entry[3] !== "number") continue;
+      const name = entry[0].toLowerCase();
+      const bytes = enc.encode(name);
+      if (this.lookup(bytes, 0, bytes.length) !== null) continue;
+      const flags = entry[2].filter((f): f is string => typeof f === "string");
+      this.specs.push(makeSpec(name, {
+        arity: entry[1], flags, keyStart: entry[3], keyStop: Number(entry[4]) || 0, step: Number(entry[5]) || 0,
+      }));
+      this.names.push(bytes);
+      added.push(name);
+    }
+    if (added.length > 0) this.index();
+    return added;
   }
 }
 

@@ -130,9 +130,10 @@ test("a burst of MOVED replies costs a handful of CLUSTER SLOTS queries, not one
   for (let i = 0; i < 2000; i++) pipe.get(`burst:${i}`);
   const res = await pipe.exec();
   expect(res!.every(([e, v]) => e === null && v === "from-b")).toBe(true);
-  const queries = a.count("CLUSTER SLOTS") + b.count("CLUSTER SLOTS") - before;
-  expect(queries).toBeGreaterThanOrEqual(1);
-  expect(queries).toBeLessThan(20);
+  const queries = () => a.count("CLUSTER SLOTS") + b.count("CLUSTER SLOTS") - before;
+  // The refresh may be held back by the minimum gap between refreshes: wait for it.
+  await waitFor(() => queries() >= 1, "a CLUSTER SLOTS refresh after the MOVED burst");
+  expect(queries()).toBeLessThan(20);
 });
 
 test("ASK: the target node receives ASKING immediately followed by the command, on one connection", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { arityOk, COMMANDS, Route } from "../../../src/commands/command-table.ts";
+import { arityOk, COMMANDS, CommandTable, Route } from "../../../src/commands/command-table.ts";
 
 const enc = new TextEncoder();
 const find = (name: string) => { const b = enc.encode(name); return COMMANDS.lookup(b, 0, b.length); };
@@ -49,5 +49,32 @@ describe("command table", () => {
     expect(arityOk(-3, 3)).toBe(true);
     expect(arityOk(-3, 5)).toBe(true);
     expect(arityOk(-3, 2)).toBe(false);
+  });
+});
+
+describe("learning from a node's COMMAND reply", () => {
+  test("adds unknown commands with their key positions and keeps known ones as they are", () => {
+    const table = new CommandTable({ get: { arity: 2, flags: ["readonly"], keyStart: 1, keyStop: 1, step: 1 } });
+    const added = table.learn([
+      ["GET", 99, ["write"], 0, 0, 0],                       // known: ignored
+      ["json.get", -2, ["readonly"], 1, 1, 1],               // a module command
+      ["mod.blockpop", -3, ["write", "blocking"], 1, 1, 1],  // blocking: refused like BLPOP
+      ["bogus"],                                             // malformed: skipped
+      "not an entry",
+    ]);
+    expect(added).toEqual(["json.get", "mod.blockpop"]);
+    const look = (n: string) => { const b = enc.encode(n); return table.lookup(b, 0, b.length); };
+    expect(look("GET")!.arity).toBe(2);
+    expect(look("JSON.GET")!.route).toBe(Route.KEY);
+    expect(look("json.get")!.keyAt).toBe(1);
+    expect(look("mod.blockpop")!.route).toBe(Route.UNSUPPORTED);
+    expect(look("bogus")).toBeNull();
+    expect(table.size).toBe(3);
+  });
+
+  test("a reply that is not an array teaches nothing", () => {
+    const table = new CommandTable({});
+    expect(table.learn(null)).toEqual([]);
+    expect(table.learn("ERR")).toEqual([]);
   });
 });
