@@ -1,2 +1,4 @@
-// The release version, reported by --version, INFO and the start-up log.
-export const VERSION = "0.1.0";
+// The release version, reported by --version, INFO and the start-up log: package.json's, bundled in.
+import pkg from "../package.json" with { type: "json" };
+
+export const VERSION: string = pkg.version;

@@ -5,14 +5,12 @@ const enc = (s: string) => new TextEncoder().encode(s);
 export const OK = enc("+OK\r\n");
 export const PONG = enc("+PONG\r\n");
 export const NULL_BULK = enc("$-1\r\n");
-export const QUEUED = enc("+QUEUED\r\n");
 
 export const ERR_NO_NODE = enc("-CLUSTERDOWN Hash slot not served\r\n");
 export const ERR_NOAUTH = enc("-NOAUTH Authentication required.\r\n");
 export const ERR_WRONGPASS = enc("-WRONGPASS invalid username-password pair or user is disabled.\r\n");
 export const ERR_NOPASS = enc("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
 export const ERR_SELECT = enc("-ERR SELECT is not allowed in cluster mode\r\n");
-export const ERR_TOO_MANY_REDIRECTS = enc("-ERR too many cluster redirects\r\n");
 export const ERR_MAX_CLIENTS = enc("-ERR max number of clients reached\r\n");
 
 /** An error reply built at run time (rare paths only). */

@@ -15,15 +15,6 @@ export class Ring<T> {
     this.count++;
   }
 
-  peek(): T | undefined {
-    return this.count === 0 ? undefined : this.items[this.head];
-  }
-
-  /** The i-th oldest item (0 = head). */
-  at(i: number): T | undefined {
-    return this.items[(this.head + i) & (this.items.length - 1)];
-  }
-
   shift(): T | undefined {
     if (this.count === 0) return undefined;
     const x = this.items[this.head];

@@ -1,0 +1,58 @@
+import { describe, expect, test } from "bun:test";
+import type { Socket } from "bun";
+import { ByteQueue } from "../../../src/util/byte-queue.ts";
+import { Ring } from "../../../src/util/ring.ts";
+
+/** A socket that accepts at most `room` bytes per write, like a full kernel buffer. */
+function stingySocket(room: number[]) {
+  const got: number[] = [];
+  const sock = {
+    write(bytes: Uint8Array) {
+      const n = Math.min(bytes.length, room.shift() ?? 0);
+      got.push(...bytes.subarray(0, n));
+      return n;
+    },
+  } as unknown as Socket<unknown>;
+  return { sock, got };
+}
+
+describe("ByteQueue", () => {
+  test("keeps what a partial write did not take, and sends it next time in order", () => {
+    const q = new ByteQueue(4);
+    q.append(Uint8Array.of(1, 2, 3));
+    q.appendRange(Uint8Array.of(9, 4, 5, 6, 9), 1, 4);
+    const { sock, got } = stingySocket([2, 0, 3, 10]);
+    expect(q.writeTo(sock)).toBe(false);
+    expect(q.size).toBe(4);
+    expect(q.writeTo(sock)).toBe(false);          // nothing accepted: nothing lost
+    expect(q.writeTo(sock)).toBe(false);
+    q.append(Uint8Array.of(7));                    // more output while blocked goes behind
+    expect(q.writeTo(sock)).toBe(true);
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(q.size).toBe(0);
+  });
+
+  test("grows past its initial size for large output and copies long ranges intact", () => {
+    const q = new ByteQueue(8);
+    const big = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+    q.appendRange(big, 10, 990);
+    const { sock, got } = stingySocket([5000]);
+    expect(q.writeTo(sock)).toBe(true);
+    expect(got).toEqual(Array.from(big.subarray(10, 990)));
+  });
+});
+
+describe("Ring", () => {
+  test("is a FIFO across growth and wrap-around", () => {
+    const r = new Ring<number>();
+    const out: number[] = [];
+    let next = 0;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 7; i++) r.push(next++);
+      for (let i = 0; i < 5; i++) out.push(r.shift()!);
+    }
+    while (r.size > 0) out.push(r.shift()!);
+    expect(out).toEqual(Array.from({ length: next }, (_, i) => i));
+    expect(r.shift()).toBeUndefined();
+  });
+});
