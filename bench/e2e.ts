@@ -268,6 +268,26 @@ async function prefill(o: Options, masters: Master[], tmp: string): Promise<void
   log(`prefilled ${o.keyspace} keys for the proxy and ${o.keyspace} per master for direct runs in ${secs(t0)}s`);
 }
 
+/**
+ * Waits until every replica has applied its master's whole stream: right after the prefill the
+ * replicas are still busy catching up, which would slow whichever runs come first.
+ */
+async function replicasCaughtUp(masters: Master[], timeoutS: number): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    const infos = await Promise.all(masters.map((m) => redisCli(m.port, ["info", "replication"])));
+    const behind = infos.filter((s) => {
+      const offset = Number(s.match(/^master_repl_offset:(\d+)/m)?.[1] ?? 0);
+      const replicas = [...s.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((m) => Number(m[1]));
+      return replicas.some((r) => r < offset);
+    }).length;
+    if (behind === 0) break;
+    if (performance.now() - t0 > timeoutS * 1000) throw new BenchError(`replicas of ${behind} masters still catching up after ${timeoutS}s`);
+    await Bun.sleep(250);
+  }
+  log(`replicas caught up in ${secs(t0)}s`);
+}
+
 /** Sum of keyspace_hits / keyspace_misses over the masters. */
 async function hitCounters(masters: Master[]): Promise<[number, number]> {
   const infos = await Promise.all(masters.map((m) => redisCli(m.port, ["info", "stats"])));
@@ -615,7 +635,10 @@ async function main(): Promise<number> {
     const entryPoints = await clusterUp(o);
     const masters = await clusterMasters(o.basePort);
     proxy = await proxyUp(o, entryPoints, tmp);
-    if (o.prefill) await prefill(o, masters, tmp);
+    if (o.prefill) {
+      await prefill(o, masters, tmp);
+      await replicasCaughtUp(masters, o.runTimeoutS);
+    }
     const rows = await benchmark(o, proxy, masters);
     const hwm = proxy.pid ? statusKB(proxy.pid, "VmHWM") : NaN;
     const peak = {
