@@ -1,4 +1,4 @@
-// Coalesces socket writes: whoever has output marks itself once, and all flush once per event-loop turn.
+// Coalesces socket writes: whoever has output marks itself once; all are flushed together a turn later.
 
 /** Something with queued output (a backend or a client connection). */
 export interface Flushable {
@@ -6,40 +6,58 @@ export interface Flushable {
   flush(): void;
 }
 
-// Backends flush before clients so requests leave before replies are written back.
+/**
+ * Backend writes wait this many more event-loop turns. Each turn polls the sockets again
+ * without blocking, so commands from clients whose data lands meanwhile join the same write:
+ * fewer, larger writes mean fewer wake-ups of the Redis nodes and fewer syscalls here. Measured
+ * +15–30% throughput for a few microseconds of latency (bench/RESULTS.md). Client replies are
+ * not held back: nothing more can join a client's write by waiting.
+ */
+const BACKEND_EXTRA_TURNS = 2;
+
 const backends: Flushable[] = [];
 const clients: Flushable[] = [];
-let scheduled = false;
+let backendTurns = -1;
+let clientsScheduled = false;
 
-/** Queues `x` to flush at the end of this event-loop turn (after all pending I/O callbacks). */
+/** Queues `x` to flush once this and BACKEND_EXTRA_TURNS more event-loop turns have run. */
 export function markBackendDirty(x: Flushable): void {
   if (x.flushQueued) return;
   x.flushQueued = true;
   backends.push(x);
-  schedule();
+  if (backendTurns < 0) {
+    backendTurns = 0;
+    setImmediate(flushBackends);
+  }
 }
 
+/** Queues `x` to flush at the end of this event-loop turn (after all pending I/O callbacks). */
 export function markClientDirty(x: Flushable): void {
   if (x.flushQueued) return;
   x.flushQueued = true;
   clients.push(x);
-  schedule();
+  if (!clientsScheduled) {
+    clientsScheduled = true;
+    setImmediate(flushClients);
+  }
 }
 
-function schedule(): void {
-  if (scheduled) return;
-  scheduled = true;
-  setImmediate(flushAll);
-}
-
-function flushAll(): void {
-  scheduled = false;
+function flushBackends(): void {
+  if (backendTurns++ < BACKEND_EXTRA_TURNS) {
+    setImmediate(flushBackends);
+    return;
+  }
+  backendTurns = -1;
   drainList(backends);
+}
+
+function flushClients(): void {
+  clientsScheduled = false;
   drainList(clients);
 }
 
 function drainList(list: Flushable[]): void {
-  // A flush may mark more work (e.g. a failed write completing requests): the loop picks it up.
+  // A flush may mark more work (a failed write completing requests): the loop picks it up.
   for (let i = 0; i < list.length; i++) {
     const x = list[i];
     x.flushQueued = false;
