@@ -11,7 +11,6 @@ export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
 export class BackendNode {
   readonly addr: string;
   private readonly conns: (BackendConn | null)[];
-  private next = 0;
   /** After a failed connect, new connections wait until then (ms, performance.now()). */
   downUntil = 0;
   private failures = 0;
@@ -32,23 +31,25 @@ export class BackendNode {
     return this.downUntil <= performance.now() || this.conns.some((c) => c?.state === ConnState.OPEN);
   }
 
-  /** Queues a request on the next connection, (re)connecting lazily. */
+  /**
+   * Queues a request on the connection its affinity picks, (re)connecting lazily. Requests
+   * with the same affinity (one client's) keep their order, as they would on one connection.
+   */
   send(req: Request): void {
-    const i = this.next;
-    this.next = i + 1 === this.conns.length ? 0 : i + 1;
-    let conn = this.conns[i];
-    if (conn === null || conn.state === ConnState.CLOSED) conn = this.open(i);
-    conn.enqueue(req);
+    this.connFor(req.affinity).enqueue(req);
   }
 
   /** Sends two commands back to back on one connection (ASKING + the command). */
   sendPair(first: Request, req: Request): void {
-    const i = this.next;
-    this.next = i + 1 === this.conns.length ? 0 : i + 1;
-    let conn = this.conns[i];
-    if (conn === null || conn.state === ConnState.CLOSED) conn = this.open(i);
+    const conn = this.connFor(req.affinity);
     conn.enqueue(first);
     conn.enqueue(req);
+  }
+
+  private connFor(affinity: number): BackendConn {
+    const i = affinity % this.conns.length;
+    const conn = this.conns[i];
+    return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
   }
 
   /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */

@@ -34,6 +34,11 @@ export class Request {
   end = 0;
   /** Hash slot, or -1 for a keyless command sent to any node. */
   slot = -1;
+  /**
+   * Picks the connection among a node's pool: the client's id, so one client's commands to a
+   * node share a connection and run in the order sent.
+   */
+  affinity = 0;
   /** The reply, `reply[replyStart, replyEnd)`: offsets, so the hot path makes no views. */
   reply: Uint8Array = EMPTY;
   replyStart = 0;

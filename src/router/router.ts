@@ -93,6 +93,7 @@ export class Router implements BackendEvents {
     req.start = f.base;
     req.end = f.base + f.size;
     req.slot = slot;
+    req.affinity = c.id;
     c.track(req);
     this.send(req);
   }

@@ -181,6 +181,23 @@ describe("routing", () => {
     }
   });
 
+  test("with several connections per node, each client's commands still run in the order sent", async () => {
+    const pooled = await startProxy(PROXY_PORT + 1, [cluster.entryPoints[0]], { rest: "[pool]\nsize = 4\nmin_idle = 4" });
+    const c = new Redis({ port: PROXY_PORT + 1, host: "127.0.0.1" });
+    try {
+      const p = c.pipeline();
+      for (let i = 0; i < 2000; i++) p.incr("order:n").get("order:n");
+      const res = await p.exec();
+      for (let i = 0; i < 2000; i++) {
+        expect(res![2 * i][1]).toBe(i + 1);
+        expect(res![2 * i + 1][1]).toBe(String(i + 1));
+      }
+    } finally {
+      c.disconnect();
+      await pooled.stop();
+    }
+  });
+
   test("many clients at once each get their own replies", async () => {
     const clients = Array.from({ length: 20 }, () => new Redis({ port: PROXY_PORT, host: "127.0.0.1" }));
     try {
