@@ -313,6 +313,22 @@ test("max_clients: connections past the limit get an error and are closed; exist
   expect(Number(/rejected_connections:(\d+)/.exec(info)![1])).toBeGreaterThanOrEqual(1);
 });
 
+test("client_idle_timeout_ms: a silent client is closed, a busy one is not", async () => {
+  const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
+  const p = await proxyFor([a], { server: "client_idle_timeout_ms = 300" });
+  let idleClosed = false;
+  const idle = await Bun.connect({ hostname: "127.0.0.1", port: p.port, socket: { data() {}, close() { idleClosed = true; } } });
+  cleanups.push(() => idle.end());
+  const busy = client(p);
+  // The busy client keeps talking for well over the timeout while the idle one says nothing.
+  for (let i = 0; i < 30; i++) {
+    expect(await busy.get("k")).toBe("value");
+    await Bun.sleep(50);
+  }
+  await waitFor(() => idleClosed, "the idle client to be closed");
+  expect(await busy.get("k")).toBe("value");
+});
+
 // A node closing an idle connection (Redis' `timeout`, CLIENT KILL) says nothing about the node:
 // it must not start the connect backoff, or with retries off the next command would fail.
 test("a node closing an idle connection does not make the next command fail", async () => {
