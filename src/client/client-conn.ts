@@ -27,6 +27,8 @@ export class ClientConn implements Flushable, ClientSession {
   flushQueued = false;
   authed: boolean;
   name = "";
+  retrying = 0;
+  held = 0;
   /** Reading is paused (too many in flight, or the client is not reading its replies). */
   private paused = false;
   /** The socket refused bytes; wait for drain. */
@@ -72,6 +74,10 @@ export class ClientConn implements Flushable, ClientSession {
     }
     this.input.keep(buf, at, f.needBytes);
     if (this.inFlight >= this.limits.batchSize) this.pause();
+  }
+
+  oldestPending(): Request | null {
+    return this.head;
   }
 
   track(req: Request): void {
@@ -164,7 +170,8 @@ export class ClientConn implements Flushable, ClientSession {
     while (r !== null) {
       const next: Request | null = r.next;
       r.next = null;
-      if (r.done) release(r);
+      // Held requests were never sent, so nobody else will release them.
+      if (r.done || r.held) release(r);
       r = next;
     }
     this.head = this.tail = null;

@@ -7,6 +7,12 @@ export interface ReplySink {
   readonly closed: boolean;
   /** The reply for `req` is ready (`req.reply` set): deliver in request order. */
   complete(req: Request): void;
+  /** The client's oldest request without a written reply (the head of its FIFO; `next` links on). */
+  oldestPending(): Request | null;
+  /** This client's requests being retried (from the first retry until their final reply). */
+  retrying: number;
+  /** This client's requests held back until no retry of its is pending. */
+  held: number;
 }
 
 /** Why a request is in a backend FIFO: a client's command, or a proxy-internal one. */
@@ -50,6 +56,10 @@ export class Request {
   /** When retrying TRYAGAIN/CLUSTERDOWN/unreachable-node errors must stop (ms, 0 = not retrying). */
   retryUntil = 0;
   retries = 0;
+  /** Counted in its sink's `retrying`: from its first retry until its final reply. */
+  inRetry = false;
+  /** Counted in its sink's `held`: waits for the client's pending retries before being sent. */
+  held = false;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -70,6 +80,8 @@ export function release(r: Request): void {
   r.redirects = 0;
   r.retryUntil = 0;
   r.retries = 0;
+  r.inRetry = false;
+  r.held = false;
   r.slot = -1;
   if (pool.length < 4096) pool.push(r);
 }

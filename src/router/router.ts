@@ -95,7 +95,36 @@ export class Router implements BackendEvents {
     req.slot = slot;
     req.affinity = c.id;
     c.track(req);
-    this.send(req);
+    if (c.retrying > 0) this.hold(req);
+    else this.send(req);
+  }
+
+  /**
+   * While one of a client's commands waits out a retry backoff, its later commands wait too:
+   * otherwise SET k 2 could reach the node before the retried SET k 1.
+   */
+  private hold(req: Request): void {
+    req.held = true;
+    req.sink!.held++;
+  }
+
+  /**
+   * `req`, once retried, has its final reply. Only now may held commands go (in order): had they
+   * followed its resend on the wire, a node recovering between the two would run them first.
+   */
+  private leaveRetry(req: Request): void {
+    const sink = req.sink!;
+    req.inRetry = false;
+    if (--sink.retrying > 0 || sink.held === 0) return;
+    // Collected first: sending can complete requests and unlink them from the FIFO.
+    const waiting: Request[] = [];
+    for (let r = sink.oldestPending(); r !== null; r = r.next) if (r.held) waiting.push(r);
+    for (const r of waiting) {
+      if (sink.retrying > 0) break; // one of them needs a retry itself: the rest wait for it
+      r.held = false;
+      sink.held--;
+      this.send(r);
+    }
   }
 
   /** Sends `req` to the node currently serving its slot (or any master when keyless). */
@@ -131,6 +160,7 @@ export class Router implements BackendEvents {
       release(req);
       return;
     }
+    if (req.inRetry) this.leaveRetry(req);
     setReply(req, buf, start, end);
     sink.complete(req);
   }
@@ -186,11 +216,24 @@ export class Router implements BackendEvents {
     return false;
   }
 
-  /** Schedules a resend with backoff while the request's retry deadline allows. */
+  /**
+   * Schedules a resend with backoff while the request's retry deadline allows. If an older
+   * command of the same client is already waiting to be retried, this one is held behind it
+   * instead, so the two reach the node in the order they were sent.
+   */
   private retryLater(req: Request): boolean {
     const now = performance.now();
     if (req.retryUntil === 0) req.retryUntil = now + this.opts.retryTimeoutMs;
     if (now >= req.retryUntil) return false;
+    const sink = req.sink!;
+    if (!req.inRetry && sink.retrying > 0) {
+      this.hold(req);
+      return true;
+    }
+    if (!req.inRetry) {
+      req.inRetry = true;
+      sink.retrying++;
+    }
     this.stats.retries++;
     const delay = Math.min(200, 10 * 2 ** req.retries++);
     setTimeout(resend, Math.min(delay, req.retryUntil - now), this, req);

@@ -79,6 +79,56 @@ for (const [name, error] of [
   });
 }
 
+test("commands do not overtake an earlier command of the same client that waits to be retried", async () => {
+  // The node is down (CLUSTERDOWN to every SET) until it has refused SET order 1 three times,
+  // ~70 ms of retries. SET order 2 is sent meanwhile: it may be held back or refused and retried,
+  // but it must be applied after SET order 1.
+  const applied: string[] = [];
+  let refusals = 0;
+  const a = fake((args) => {
+    if (args[0] !== "SET") return DEFAULT;
+    if (refusals < 3) {
+      if (args[2] === "1") refusals++;
+      return err("CLUSTERDOWN The cluster is down");
+    }
+    applied.push(args[2]);
+    return "+OK\r\n";
+  });
+  const p = await proxyFor([a]);
+  const c = client(p);
+  const first = c.set("order", "1");
+  await waitFor(() => refusals >= 1, "the first refusal");
+  const second = c.set("order", "2");
+  expect(await first).toBe("OK");
+  expect(await second).toBe("OK");
+  expect(refusals).toBe(3);
+  expect(applied).toEqual(["1", "2"]);
+});
+
+test("pipelined commands that all need a retry are retried in the order sent", async () => {
+  // Every key is refused twice, in arrival order: later retries must not overtake earlier ones.
+  const refused = new Map<string, number>();
+  const applied: string[] = [];
+  const a = fake((args) => {
+    if (args[0] !== "SET") return DEFAULT;
+    const n = refused.get(args[1]) ?? 0;
+    if (n < 2) {
+      refused.set(args[1], n + 1);
+      return err("TRYAGAIN Multiple keys request during rehashing of slot");
+    }
+    applied.push(args[1]);
+    return "+OK\r\n";
+  });
+  const p = await proxyFor([a]);
+  const c = client(p);
+  const pipe = c.pipeline();
+  const keys = Array.from({ length: 20 }, (_, i) => `k${String(i).padStart(2, "0")}`);
+  for (const k of keys) pipe.set(k, "v");
+  const res = await pipe.exec();
+  expect(res!.every(([e, v]) => e === null && v === "OK")).toBe(true);
+  expect(applied).toEqual(keys);
+});
+
 test("a transient error that outlasts retry_timeout_ms reaches the client as the node's error", async () => {
   const a = fake((args) => (args[0] === "GET" ? err("TRYAGAIN Multiple keys request during rehashing of slot") : DEFAULT));
   const p = await proxyFor([a], { cluster: "retry_timeout_ms = 300" });
