@@ -100,7 +100,7 @@ export class Router implements BackendEvents {
   }
 
   /**
-   * While one of a client's commands waits out a retry backoff, its later commands wait too:
+   * While one of a client's commands is being retried, its later commands wait for it:
    * otherwise SET k 2 could reach the node before the retried SET k 1.
    */
   private hold(req: Request): void {
