@@ -47,7 +47,7 @@ export class ByteQueue {
    */
   writeTo(socket: Socket<unknown>): boolean {
     if (this.len === 0) return true;
-    const n = socket.write(this.buf.subarray(0, this.len));
+    const n = socket.write(this.buf, 0, this.len);
     if (n >= this.len) {
       this.len = 0;
       // A burst of large replies must not pin a huge buffer for the life of the connection.

@@ -7,9 +7,10 @@ import { Ring } from "../../../src/util/ring.ts";
 function stingySocket(room: number[]) {
   const got: number[] = [];
   const sock = {
-    write(bytes: Uint8Array) {
-      const n = Math.min(bytes.length, room.shift() ?? 0);
-      got.push(...bytes.subarray(0, n));
+    // Bun's signature: write(data, byteOffset?, byteLength?) → bytes accepted.
+    write(data: Uint8Array, offset = 0, length = data.length - offset) {
+      const n = Math.min(length, room.shift() ?? 0);
+      got.push(...data.subarray(offset, offset + n));
       return n;
     },
   } as unknown as Socket<unknown>;
