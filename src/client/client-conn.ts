@@ -17,6 +17,8 @@ export interface ClientLimits {
   bufferSize: number;
   /** Empty: no AUTH needed. */
   password: string;
+  /** 0: clients are never closed for idleness, so their activity need not be timed. */
+  idleTimeoutMs: number;
 }
 
 let nextId = 1;
@@ -56,7 +58,7 @@ export class ClientConn implements Flushable, ClientSession {
 
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
-    this.lastActive = performance.now();
+    if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
     const buf = this.input.feed(chunk);
     const f = this.frame;
     const end = buf.length;

@@ -13,7 +13,6 @@ export interface ListenOptions extends ClientLimits {
   bind: string;
   port: number;
   maxClients: number;
-  idleTimeoutMs: number;
   /** Let several processes listen on the port (worker processes). */
   reusePort: boolean;
 }
