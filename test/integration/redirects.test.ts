@@ -49,6 +49,15 @@ async function redirects(): Promise<number> {
   return Number(/cluster_redirects:(\d+)/.exec(info)![1]);
 }
 
+/** Starts moving slot `s` from node index `from` to `to`, and moves `keys` across; returns node ids. */
+async function beginMigration(s: number, from: number, to: number, keys: string[]): Promise<string[]> {
+  const nodeIds = await ids();
+  await redisCli(BASE + to, ["cluster", "setslot", String(s), "importing", nodeIds[from]]);
+  await redisCli(BASE + from, ["cluster", "setslot", String(s), "migrating", nodeIds[to]]);
+  await redisCli(BASE + from, ["migrate", "127.0.0.1", String(BASE + to), "", "0", "5000", "keys", ...keys]);
+  return nodeIds;
+}
+
 /** Assigns slot `s` to node `to` on every node (the last step of a migration). */
 async function assign(s: number, toId: string): Promise<void> {
   for (let i = 0; i < 3; i++) await redisCli(BASE + i, ["cluster", "setslot", String(s), "node", toId]);
@@ -60,10 +69,7 @@ test("after a slot moves to another node, MOVED is followed transparently", asyn
   await client.set(key, "before-move");
   const from = await ownerOf(s);
   const to = (from + 1) % 3;
-  const nodeIds = await ids();
-  await redisCli(BASE + to, ["cluster", "setslot", String(s), "importing", nodeIds[from]]);
-  await redisCli(BASE + from, ["cluster", "setslot", String(s), "migrating", nodeIds[to]]);
-  await redisCli(BASE + from, ["migrate", "127.0.0.1", String(BASE + to), "", "0", "5000", "keys", key]);
+  const nodeIds = await beginMigration(s, from, to, [key]);
   await assign(s, nodeIds[to]);
   expect(await ownerOf(s)).toBe(to);
 
@@ -90,10 +96,7 @@ test("during a migration, ASK sends ASKING and the command to the importing node
   await client.set(k2, "v2");
   const from = await ownerOf(s);
   const to = (from + 1) % 3;
-  const nodeIds = await ids();
-  await redisCli(BASE + to, ["cluster", "setslot", String(s), "importing", nodeIds[from]]);
-  await redisCli(BASE + from, ["cluster", "setslot", String(s), "migrating", nodeIds[to]]);
-  await redisCli(BASE + from, ["migrate", "127.0.0.1", String(BASE + to), "", "0", "5000", "keys", k1]);
+  const nodeIds = await beginMigration(s, from, to, [k1]);
 
   const before = await redirects();
   expect(await client.get(k1)).toBe("v1");          // source answers ASK: key already moved
