@@ -23,6 +23,9 @@ export interface ClientLimits {
 
 let nextId = 1;
 
+/** Replies of one read are held back for their siblings only up to this many bytes. */
+const HOLD_MAX_BYTES = 64 * 1024;
+
 export class ClientConn implements Flushable, ClientSession {
   readonly id = nextId++;
   closed = false;
@@ -40,6 +43,10 @@ export class ClientConn implements Flushable, ClientSession {
   private head: Request | null = null;
   private tail: Request | null = null;
   private inFlight = 0;
+  /** Numbers this client's reads (data events); each request carries the number of its read. */
+  private reads = 0;
+  /** The read whose reply was the last one queued in `out`. */
+  private lastQueuedRead = 0;
   private readonly out: ByteQueue;
   private readonly input: InputBuffer;
   private readonly frame = new Frame();
@@ -59,6 +66,7 @@ export class ClientConn implements Flushable, ClientSession {
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
+    this.reads++;
     const buf = this.input.feed(chunk);
     const f = this.frame;
     const end = buf.length;
@@ -83,6 +91,7 @@ export class ClientConn implements Flushable, ClientSession {
   }
 
   track(req: Request): void {
+    req.read = this.reads;
     if (this.tail === null) this.head = req;
     else this.tail.next = req;
     this.tail = req;
@@ -95,6 +104,7 @@ export class ClientConn implements Flushable, ClientSession {
     if (req !== this.head) return;
     let r: Request | null = req;
     while (r !== null && r.done) {
+      this.lastQueuedRead = r.read;
       this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
       release(r);
@@ -110,8 +120,12 @@ export class ClientConn implements Flushable, ClientSession {
     markClientDirty(this);
   }
 
+  flushSoon(): void {
+    markClientDirty(this);
+  }
+
   flush(): void {
-    if (this.closed || this.blocked) return;
+    if (this.closed || this.blocked || this.waitsForSiblings()) return;
     if (!this.out.writeTo(this.socket)) {
       this.blocked = true;
       this.pause();
@@ -122,6 +136,20 @@ export class ClientConn implements Flushable, ClientSession {
       return;
     }
     if (this.paused && this.inFlight < this.limits.batchSize) this.resume();
+  }
+
+  /**
+   * True while the replies queued so far are part of a read whose next reply is still pending.
+   * A client that pipelined the read's commands needs all their replies before it sends more,
+   * so writing them in one send instead of as each node answers halves the sends here and the
+   * client's wake-ups (measured at pipeline 16: +13% throughput, -17% CPU per request;
+   * bench/RESULTS.md). The wait ends when the read's last reply arrives, a retry starts (which
+   * can take up to retry_timeout_ms), or the queued bytes reach HOLD_MAX_BYTES.
+   */
+  private waitsForSiblings(): boolean {
+    const h = this.head;
+    return h !== null && h.read === this.lastQueuedRead && !h.inRetry && !h.held
+      && this.out.size < HOLD_MAX_BYTES;
   }
 
   onDrain(): void {

@@ -7,6 +7,8 @@ export interface ReplySink {
   readonly closed: boolean;
   /** The reply for `req` is ready (`req.reply` set): deliver in request order. */
   complete(req: Request): void;
+  /** Writes the replies queued so far without waiting for the rest of their read (a retry began). */
+  flushSoon(): void;
   /** The client's oldest request without a written reply (the head of its FIFO; `next` links on). */
   oldestPending(): Request | null;
   /** This client's requests being retried (from the first retry until their final reply). */
@@ -50,6 +52,8 @@ export class Request {
   replyStart = 0;
   replyEnd = 0;
   done = false;
+  /** Which read (data event) of its client brought the command: a read's replies go out together. */
+  read = 0;
   /** Next request of the same client (the client's reply-order FIFO). */
   next: Request | null = null;
   redirects = 0;

@@ -233,6 +233,8 @@ export class Router implements BackendEvents {
     if (!req.inRetry) {
       req.inRetry = true;
       sink.retrying++;
+      // The client's replies already in hand must not wait out the backoff.
+      sink.flushSoon();
     }
     this.stats.retries++;
     const delay = Math.min(200, 10 * 2 ** req.retries++);

@@ -129,6 +129,50 @@ test("pipelined commands that all need a retry are retried in the order sent", a
   expect(applied).toEqual(keys);
 });
 
+/** Two fake nodes sharing the slots: `a` serves 0–8191, `b` 8192–16383. */
+function twoNodes(handleA: FakeHandler, handleB: FakeHandler): [FakeNode, FakeNode] {
+  const a = fake(handleA), b = fake(handleB);
+  a.slots = b.slots = [[0, 8191, a.port], [8192, 16383, b.port]];
+  return [a, b];
+}
+
+const resp = (...args: string[]) => `*${args.length}\r\n${args.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join("")}`;
+
+test("replies waiting for the rest of their read are written once a command of that read is being retried", async () => {
+  const down = err("CLUSTERDOWN The cluster is down");
+  let refusals = 0;
+  const [a, b] = twoNodes(
+    (args) => (args[0] === "GET" ? bulk("from-a") : DEFAULT),
+    (args, conn) => {
+      if (args[0] !== "GET") return DEFAULT;
+      if (refusals++ > 0) return down;
+      // The first refusal comes well after a's reply, so that reply is queued and waiting for
+      // b's when the retry begins; the retry itself must release it.
+      setTimeout(() => { conn.stalled = false; conn.write(down); }, 100);
+      return NO_REPLY;
+    },
+  );
+  // b refuses for the whole 20 s retry window: had from-a waited for b's final reply, it would not arrive.
+  const p = await proxyFor([a, b], { cluster: "retry_timeout_ms = 20000" });
+  const keyA = keyIn(0, 8191, "a"), keyB = keyIn(8192, 16383, "b");
+  const r = await rawExchange(p.port, resp("GET", keyA) + resp("GET", keyB), (t) => t.includes("from-a"));
+  expect(r.text).toBe(bulk("from-a"));
+  expect(refusals).toBeGreaterThan(0);
+});
+
+test("replies of one read past 64 KiB are written without waiting for the read's slowest reply", async () => {
+  const big = "x".repeat(100_000);
+  const [a, b] = twoNodes(
+    (args) => (args[0] === "GET" ? bulk(big) : DEFAULT),
+    (args) => (args[0] === "GET" ? NO_REPLY : DEFAULT),
+  );
+  const p = await proxyFor([a, b], { cluster: "command_timeout_ms = 20000" });
+  const keyA = keyIn(0, 8191, "a"), keyB = keyIn(8192, 16383, "b");
+  const r = await rawExchange(p.port, resp("GET", keyA) + resp("GET", keyB), (t) => t.length >= big.length);
+  expect(r.text).toBe(bulk(big));
+  expect(sent(b, "GET", keyB)).toBe(1);
+});
+
 test("a transient error that outlasts retry_timeout_ms reaches the client as the node's error", async () => {
   const a = fake((args) => (args[0] === "GET" ? err("TRYAGAIN Multiple keys request during rehashing of slot") : DEFAULT));
   const p = await proxyFor([a], { cluster: "retry_timeout_ms = 300" });
