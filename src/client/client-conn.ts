@@ -140,11 +140,11 @@ export class ClientConn implements Flushable, ClientSession {
 
   /**
    * True while the replies queued so far are part of a read whose next reply is still pending.
-   * A client that pipelined the read's commands needs all their replies before it sends more,
-   * so writing them in one send instead of as each node answers halves the sends here and the
-   * client's wake-ups (measured at pipeline 16: +13% throughput, -17% CPU per request;
-   * bench/RESULTS.md). The wait ends when the read's last reply arrives, a retry starts (which
-   * can take up to retry_timeout_ms), or the queued bytes reach HOLD_MAX_BYTES.
+   * A client that pipelined the read's commands usually waits for all their replies before it
+   * sends more, so one send instead of one per answering node halves the sends here and the
+   * client's wake-ups (pipeline 16: +13% throughput, -17% CPU per request; bench/RESULTS.md).
+   * The wait ends when the read's last reply arrives, a retry starts (which can take up to
+   * retry_timeout_ms), or the queued bytes reach HOLD_MAX_BYTES.
    */
   private waitsForSiblings(): boolean {
     const h = this.head;
