@@ -3,17 +3,18 @@
 // Proxy and direct runs are interleaved and repeated; medians are reported, with predixy's CPU and
 // RSS sampled from /proc. It measures, it does not judge: exit 0 unless something failed to run.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { release, tmpdir } from "node:os";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import calculateSlot from "cluster-key-slot";
 import { redisCli, startCluster, type ClusterHandle } from "../test/helpers/redis-cluster.ts";
+import { fmtInt, maxOf, report, secs } from "./e2e-report.ts";
+import { hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const HOST = "127.0.0.1";
-const SAMPLE_MS = 100;
 const PROXY_START_MS = 30_000;
 const PROXY_STOP_GRACE_MS = 3_000;
 const TAIL_CHARS = 8_000;
@@ -46,9 +47,9 @@ const USAGE = `usage: bun bench/e2e.ts [options]
   --markdown              print the summary as Markdown for bench/RESULTS.md
 `;
 
-type Leg = "proxy" | "direct";
+export type Leg = "proxy" | "direct";
 
-interface Options {
+export interface Options {
   pipelines: number[]; tests: string[]; requests: number[] | null; seconds: number | null;
   repeat: number; clients: number; keyspace: number; dataSize: number; extraArgs: string[];
   runTimeoutS: number; quick: boolean; basePort: number; masters: number; replicas: number;
@@ -58,14 +59,14 @@ interface Options {
 }
 
 /** One redis-benchmark run, plus what the sampler saw of the proxy during it. */
-interface Run {
+export interface Run {
   n: number; rps: number; avgMs: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number;
   wallS: number; cpuPct: number | null; rssMaxMB: number | null; hitPct: number | null;
   /** Whole machine, all cores: near 100 means everything (cluster, client, proxy) shared saturated cores. */
   hostCpuPct: number | null;
 }
 
-interface Row {
+export interface Row {
   pipeline: number; test: string;
   commands: Record<Leg, string>;
   runs: Record<Leg, Run[]>;
@@ -301,7 +302,7 @@ async function hitCounters(masters: Master[]): Promise<[number, number]> {
 
 // ---- proxy ----
 
-interface Proxy { port: number; pid: number | null; proc: Subprocess | null; cmd: string; out: { text: string } }
+export interface Proxy { port: number; pid: number | null; proc: Subprocess | null; cmd: string; out: { text: string } }
 
 function proxyCommand(o: Options, config: string): string[] {
   if (o.proxyCmd) return ["sh", "-c", "exec " + o.proxyCmd.replaceAll("{config}", config).replaceAll("{port}", String(o.port))];
@@ -362,75 +363,6 @@ async function listenerPid(port: number): Promise<number | null> {
   const p = Bun.spawn(["ss", "-Hltnp", `sport = :${port}`], { stdout: "pipe", stderr: "ignore" });
   const m = (await new Response(p.stdout).text()).match(/pid=(\d+)/);
   return m ? Number(m[1]) : null;
-}
-
-// ---- /proc sampling ----
-
-const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
-
-/** The proxy and its worker processes (with `--workers`, they are its children). */
-function family(pid: number): number[] {
-  try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-    return [pid, ...(kids ? kids.split(" ").map(Number) : [])];
-  } catch { return [pid]; }
-}
-
-/** utime + stime in clock ticks, summed over the process family, or NaN once the process is gone. */
-function cpuTicks(pid: number): number {
-  let sum = 0;
-  for (const p of family(pid)) {
-    try {
-      const s = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = s.slice(s.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
-      sum += Number(f[11]) + Number(f[12]);
-    } catch { if (p === pid) return NaN; }
-  }
-  return sum;
-}
-
-/** A VmRSS / VmHWM line of /proc/PID/status in kB, summed over the process family (NaN if unreadable). */
-function statusKB(pid: number, field: "VmRSS" | "VmHWM"): number {
-  let sum = 0;
-  for (const p of family(pid)) {
-    try {
-      sum += Number(readFileSync(`/proc/${p}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+)`, "m"))?.[1]);
-    } catch { if (p === pid) return NaN; }
-  }
-  return sum;
-}
-
-/** [busy, total] jiffies over all cores, from the first line of /proc/stat. */
-function hostTicks(): [number, number] {
-  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3] + (f[4] || 0); // idle + iowait
-  const total = f.reduce((a, b) => a + b, 0);
-  return [total - idle, total];
-}
-
-function hostBusyPct(from: [number, number]): number | null {
-  const [busy, total] = hostTicks();
-  return total > from[1] ? ((busy - from[0]) / (total - from[1])) * 100 : null;
-}
-
-/** CPU % over one run's wall time and the highest VmRSS seen, sampled every SAMPLE_MS. */
-class ProcSampler {
-  private ticks0: number;
-  private t0 = performance.now();
-  private maxKB: number;
-  private timer: ReturnType<typeof setInterval>;
-  constructor(private readonly pid: number) {
-    this.ticks0 = cpuTicks(pid);
-    this.maxKB = statusKB(pid, "VmRSS");
-    this.timer = setInterval(() => { this.maxKB = Math.max(this.maxKB, statusKB(this.pid, "VmRSS")); }, SAMPLE_MS);
-  }
-  stop(): { cpuPct: number | null; rssMaxMB: number | null } {
-    clearInterval(this.timer);
-    this.maxKB = Math.max(this.maxKB, statusKB(this.pid, "VmRSS"));
-    const wallS = (performance.now() - this.t0) / 1000;
-    const cpu = ((cpuTicks(this.pid) - this.ticks0) / CLK_TCK / wallS) * 100;
-    return { cpuPct: Number.isFinite(cpu) ? cpu : null, rssMaxMB: Number.isFinite(this.maxKB) ? this.maxKB / 1024 : null };
-  }
 }
 
 // ---- redis-benchmark ----
@@ -531,88 +463,6 @@ async function benchmark(o: Options, proxy: Proxy, masters: Master[]): Promise<R
   return rows;
 }
 
-// ---- report ----
-
-function median(xs: (number | null)[]): number | null {
-  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-const maxOf = (xs: (number | null)[]): number | null =>
-  xs.reduce<number | null>((a, x) => (x === null || !Number.isFinite(x) ? a : a === null ? x : Math.max(a, x)), null);
-
-function summarize(row: Row) {
-  const leg = (runs: Run[]) => ({
-    rps: median(runs.map((r) => r.rps)), p50Ms: median(runs.map((r) => r.p50Ms)), p99Ms: median(runs.map((r) => r.p99Ms)),
-    hitPct: median(runs.map((r) => r.hitPct)), hostCpuPct: median(runs.map((r) => r.hostCpuPct)),
-  });
-  const proxy = leg(row.runs.proxy), direct = leg(row.runs.direct);
-  return {
-    pipeline: row.pipeline, test: row.test, proxy, direct,
-    ratio: proxy.rps !== null && direct.rps ? proxy.rps / direct.rps : null,
-    proxyCpuPct: median(row.runs.proxy.map((r) => r.cpuPct)),
-    proxyRssMaxMB: maxOf(row.runs.proxy.map((r) => r.rssMaxMB)),
-  };
-}
-
-const fmtInt = (x: number | null) => (x === null ? "n/a" : Math.round(x).toLocaleString("en-US"));
-const fmt = (x: number | null, d: number) => (x === null ? "n/a" : x.toFixed(d));
-const secs = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
-
-function machine() {
-  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown CPU";
-  const nproc = Bun.spawnSync(["nproc"]).stdout.toString().trim();
-  const rb = Bun.spawnSync(["redis-benchmark", "--version"]).stdout.toString().trim();
-  return { nproc: Number(nproc), cpu, kernel: release(), bun: Bun.version, redisBenchmark: rb };
-}
-
-function report(o: Options, rows: Row[], proxy: Proxy, peak: { hwmMB: number | null; rssMaxMB: number | null }, wallS: number) {
-  const sums = rows.map(summarize);
-  const m = machine();
-  const head = ["P", "test", "proxy QPS", "direct QPS", "proxy/direct", "proxy p50/p99 ms", "direct p50/p99 ms",
-    "proxy CPU %", "proxy RSS MB", "host CPU % proxy/direct", "GET hits proxy/direct %"];
-  const body = sums.map((s) => [
-    String(s.pipeline), s.test.toUpperCase(), fmtInt(s.proxy.rps), fmtInt(s.direct.rps), fmt(s.ratio, 2),
-    `${fmt(s.proxy.p50Ms, 3)} / ${fmt(s.proxy.p99Ms, 3)}`, `${fmt(s.direct.p50Ms, 3)} / ${fmt(s.direct.p99Ms, 3)}`,
-    fmt(s.proxyCpuPct, 0), fmt(s.proxyRssMaxMB, 0), `${fmt(s.proxy.hostCpuPct, 0)} / ${fmt(s.direct.hostCpuPct, 0)}`,
-    s.test === "get" ? `${fmt(s.proxy.hitPct, 0)} / ${fmt(s.direct.hitPct, 0)}` : "-",
-  ]);
-  const commandLine = ["bun", "bench/e2e.ts", ...Bun.argv.slice(2)].join(" ");
-  const peakLine = `proxy peak RSS: VmHWM ${fmt(peak.hwmMB, 1)} MB, max sampled VmRSS ${fmt(peak.rssMaxMB, 1)} MB`;
-  const commands = rows.flatMap((r) => [r.commands.proxy, r.commands.direct]);
-  const params = `-c ${o.clients} -r ${o.keyspace} -d ${o.dataSize}; ${o.repeat} run(s) per cell, medians; ` +
-    `proxy and direct runs interleaved`;
-  if (o.markdown) {
-    const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-    console.log([
-      `### ${new Date().toISOString().slice(0, 10)}: \`${commandLine}\``, "",
-      `- Machine: ${m.cpu}, nproc ${m.nproc}, Linux ${m.kernel}, Bun ${m.bun}, ${m.redisBenchmark}`,
-      `- Cluster: ${o.masters} masters × ${o.replicas} replica(s) on ${HOST}:${o.basePort}; proxy: \`${proxy.cmd}\``,
-      `- redis-benchmark ${params}; whole run ${wallS.toFixed(0)} s`, "",
-      line(head), line(head.map((_, i) => (i < 2 ? "---" : "---:"))), ...body.map(line), "",
-      peakLine, "", "Commands:", "", "```", ...commands, "```",
-    ].join("\n"));
-  } else {
-    const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-    console.log([
-      "", line(head), ...body.map(line), "", peakLine,
-      `redis-benchmark ${params}`, `proxy: ${proxy.cmd}`,
-      `machine: nproc ${m.nproc}, ${m.cpu}, Bun ${m.bun}, ${m.redisBenchmark}; whole run ${wallS.toFixed(0)} s`,
-      "commands:", ...commands.map((c) => "  " + c),
-    ].join("\n"));
-  }
-  if (o.json) {
-    writeFileSync(o.json, JSON.stringify({
-      date: new Date().toISOString(), command: commandLine, machine: m, options: o, proxy: { cmd: proxy.cmd, ...peak },
-      wallS, summary: sums, rows,
-    }, null, 2) + "\n");
-    log(`wrote ${o.json}`);
-  }
-}
-
 // ---- main ----
 
 async function main(): Promise<number> {
@@ -646,6 +496,7 @@ async function main(): Promise<number> {
       rssMaxMB: maxOf(rows.flatMap((r) => r.runs.proxy.map((x) => x.rssMaxMB))),
     };
     report(o, rows, proxy, peak, (performance.now() - t0) / 1000);
+    if (o.json) log(`wrote ${o.json}`);
     return 0;
   } catch (e) {
     if (interrupted) return 130;
