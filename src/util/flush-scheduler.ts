@@ -10,9 +10,10 @@ export interface Flushable {
  * Backend writes wait this many more event-loop turns. Each turn polls the sockets again
  * without blocking, so commands from clients whose data lands meanwhile join the same write:
  * fewer, larger writes mean fewer wake-ups of the Redis nodes and fewer syscalls here (measured:
- * ~3 → ~10 commands per write at pipeline 1, 8–16% less CPU per request over all processes;
- * bench/RESULTS.md), for a few microseconds of latency. Client replies are not held back:
- * nothing more can join a client's write by waiting.
+ * ~2.6 → ~4 commands per write at pipeline 1, ~50 at 16; 8–16% less CPU per request over all
+ * processes; bench/RESULTS.md), for a few microseconds of latency. Client writes get no extra
+ * turns: more turns would not add to them (what a client's write waits for is decided per
+ * read, in ClientConn.waitsForSiblings).
  */
 const BACKEND_EXTRA_TURNS = 2;
 
