@@ -148,8 +148,8 @@ export class ClientConn implements Flushable, ClientSession {
    */
   private waitsForSiblings(): boolean {
     const h = this.head;
-    return h !== null && h.read === this.lastQueuedRead && !h.inRetry && !h.held
-      && this.out.size < HOLD_MAX_BYTES;
+    // (The head is never held: a held command always has an older one in retry ahead of it.)
+    return h !== null && h.read === this.lastQueuedRead && !h.inRetry && this.out.size < HOLD_MAX_BYTES;
   }
 
   onDrain(): void {
