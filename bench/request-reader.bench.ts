@@ -4,9 +4,9 @@ import { bench, do_not_optimize, group, run, summary } from "mitata";
 import { Frame, readCommand } from "../src/resp/request-reader.ts";
 import { ReplyScan, scanReply } from "../src/resp/reply-reader.ts";
 import { ByteQueue } from "../src/util/byte-queue.ts";
+import { command } from "../test/helpers/fake-node.ts";
 
 const enc = new TextEncoder();
-const multibulk = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
 const value = "x".repeat(64);
 
 /** `n` redis-benchmark-style commands in one chunk, built once. */
@@ -14,7 +14,7 @@ function pipelined(n: number, cmd: "GET" | "SET"): Uint8Array {
   let s = "";
   for (let i = 0; i < n; i++) {
     const key = `key:${String(i * 7919).padStart(12, "0")}`;
-    s += multibulk(cmd === "GET" ? ["GET", key] : ["SET", key, value]);
+    s += cmd === "GET" ? command("GET", key) : command("SET", key, value);
   }
   return enc.encode(s);
 }

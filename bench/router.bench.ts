@@ -5,12 +5,12 @@ import calculateSlot from "cluster-key-slot";
 import { COMMANDS } from "../src/commands/command-table.ts";
 import { slotOf } from "../src/cluster/key-slot.ts";
 import { Frame, readCommand } from "../src/resp/request-reader.ts";
+import { command } from "../test/helpers/fake-node.ts";
 
 const enc = new TextEncoder();
-const multibulk = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
 const names = ["GET", "SET", "HGET", "ZADD", "LPUSH", "INCR", "EXPIRE", "XADD"];
 let text = "";
-for (let i = 0; i < 100; i++) text += multibulk([names[i % names.length], `key:${String(i * 7919).padStart(12, "0")}`, "v"]);
+for (let i = 0; i < 100; i++) text += command(names[i % names.length], `key:${String(i * 7919).padStart(12, "0")}`, "v");
 const wire = enc.encode(text);
 const frame = new Frame();
 const owner = new Uint16Array(16384);

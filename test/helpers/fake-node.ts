@@ -66,6 +66,8 @@ export const nil = "$-1\r\n";
 export const bulk = (s: string) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
 export const int = (n: number) => `:${n}\r\n`;
 export const err = (msg: string) => `-${msg}\r\n`;
+/** A command as a client sends it (a multibulk of bulk strings). */
+export const command = (...args: string[]) => `*${args.length}\r\n${args.map(bulk).join("")}`;
 
 interface ConnState extends FakeConn {
   sock: Socket<ConnState>;

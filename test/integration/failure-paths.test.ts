@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { slotOf } from "../../src/cluster/key-slot.ts";
-import { bulk, CLOSE, DEFAULT, err, NO_REPLY, startFakeNode, type FakeHandler, type FakeNode, type FakeNodeOptions } from "../helpers/fake-node.ts";
+import { bulk, CLOSE, command, DEFAULT, err, NO_REPLY, startFakeNode, type FakeHandler, type FakeNode, type FakeNodeOptions } from "../helpers/fake-node.ts";
 import { rawExchange, startProxy, type ProxyHandle } from "../helpers/proxy.ts";
 
 // Ports 7600–7699, each used once per run so a test never meets a previous test's lingering socket.
@@ -136,8 +136,6 @@ function twoNodes(handleA: FakeHandler, handleB: FakeHandler): [FakeNode, FakeNo
   return [a, b];
 }
 
-const resp = (...args: string[]) => `*${args.length}\r\n${args.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join("")}`;
-
 test("replies waiting for the rest of their read are written once a command of that read is being retried", async () => {
   const down = err("CLUSTERDOWN The cluster is down");
   let refusals = 0;
@@ -155,7 +153,7 @@ test("replies waiting for the rest of their read are written once a command of t
   // b refuses for the whole 20 s retry window: had from-a waited for b's final reply, it would not arrive.
   const p = await proxyFor([a, b], { cluster: "retry_timeout_ms = 20000" });
   const keyA = keyIn(0, 8191, "a"), keyB = keyIn(8192, 16383, "b");
-  const r = await rawExchange(p.port, resp("GET", keyA) + resp("GET", keyB), (t) => t.includes("from-a"));
+  const r = await rawExchange(p.port, command("GET", keyA) + command("GET", keyB), (t) => t.includes("from-a"));
   expect(r.text).toBe(bulk("from-a"));
   expect(refusals).toBeGreaterThan(0);
 });
@@ -168,7 +166,7 @@ test("replies of one read past 64 KiB are written without waiting for the read's
   );
   const p = await proxyFor([a, b], { cluster: "command_timeout_ms = 20000" });
   const keyA = keyIn(0, 8191, "a"), keyB = keyIn(8192, 16383, "b");
-  const r = await rawExchange(p.port, resp("GET", keyA) + resp("GET", keyB), (t) => t.length >= big.length);
+  const r = await rawExchange(p.port, command("GET", keyA) + command("GET", keyB), (t) => t.length >= big.length);
   expect(r.text).toBe(big);
   expect(sent(b, "GET", keyB)).toBe(1);
 });
@@ -360,9 +358,8 @@ test("backend AUTH refused: the client gets an error reply, not a hang", async (
 test("client AUTH: NOAUTH before AUTH, WRONGPASS for a wrong password, commands after the right one", async () => {
   const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
   const p = await proxyFor([a], { server: `password = "pw"` });
-  const cmd = (...args: string[]) => `*${args.length}\r\n${args.map((x) => bulk(x)).join("")}`;
   const r = await rawExchange(p.port,
-    cmd("GET", "k") + cmd("AUTH", "wrong") + cmd("AUTH", "default", "nope") + cmd("AUTH", "pw") + cmd("GET", "k"),
+    command("GET", "k") + command("AUTH", "wrong") + command("AUTH", "default", "nope") + command("AUTH", "pw") + command("GET", "k"),
     (t) => t.endsWith("value\r\n"));
   expect(r.text).toBe(
     "-NOAUTH Authentication required.\r\n" +

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { Frame, NEED_MORE, PROTOCOL_ERROR, readCommand } from "../../../src/resp/request-reader.ts";
 import { InputBuffer } from "../../../src/util/input-buffer.ts";
+import { command } from "../../helpers/fake-node.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -33,22 +34,20 @@ function readAll(chunks: Uint8Array[]): Parsed[] {
   return out;
 }
 
-const multibulk = (args: string[]) =>
-  `*${args.length}\r\n${args.map((a) => `$${enc.encode(a).length}\r\n${a}\r\n`).join("")}`;
 
 const CASES: { name: string; wire: string; frames: Parsed[] }[] = [
-  { name: "one multibulk", wire: multibulk(["SET", "key", "value"]),
-    frames: [{ args: ["SET", "key", "value"], wire: multibulk(["SET", "key", "value"]) }] },
-  { name: "pipelined commands", wire: multibulk(["GET", "a"]) + multibulk(["GET", "b"]) + multibulk(["PING"]),
-    frames: [["GET", "a"], ["GET", "b"], ["PING"]].map((args) => ({ args, wire: multibulk(args) })) },
-  { name: "empty and binary-looking bulk", wire: multibulk(["SET", "", "a\r\nb"]),
-    frames: [{ args: ["SET", "", "a\r\nb"], wire: multibulk(["SET", "", "a\r\nb"]) }] },
+  { name: "one multibulk", wire: command("SET", "key", "value"),
+    frames: [{ args: ["SET", "key", "value"], wire: command("SET", "key", "value") }] },
+  { name: "pipelined commands", wire: command("GET", "a") + command("GET", "b") + command("PING"),
+    frames: [["GET", "a"], ["GET", "b"], ["PING"]].map((args) => ({ args, wire: command(...args) })) },
+  { name: "empty and binary-looking bulk", wire: command("SET", "", "a\r\nb"),
+    frames: [{ args: ["SET", "", "a\r\nb"], wire: command("SET", "", "a\r\nb") }] },
   { name: "inline command is re-encoded", wire: "PING\r\n",
-    frames: [{ args: ["PING"], wire: multibulk(["PING"]) }] },
+    frames: [{ args: ["PING"], wire: command("PING") }] },
   { name: "inline with quotes and LF only", wire: `SET k "hello world" 'x y'\n`,
-    frames: [{ args: ["SET", "k", "hello world", "x y"], wire: multibulk(["SET", "k", "hello world", "x y"]) }] },
-  { name: "empty multibulk and blank line are skipped", wire: "*0\r\n\r\n" + multibulk(["GET", "x"]),
-    frames: [{ args: ["GET", "x"], wire: multibulk(["GET", "x"]) }] },
+    frames: [{ args: ["SET", "k", "hello world", "x y"], wire: command("SET", "k", "hello world", "x y") }] },
+  { name: "empty multibulk and blank line are skipped", wire: "*0\r\n\r\n" + command("GET", "x"),
+    frames: [{ args: ["GET", "x"], wire: command("GET", "x") }] },
   { name: "bulk length that is not a number is a protocol error", wire: "*1\r\n$x\r\n",
     frames: [{ error: "Protocol error: invalid bulk length" }] },
   { name: "missing dollar is a protocol error", wire: "*1\r\n+GET\r\n",
@@ -93,7 +92,7 @@ describe("readCommand", () => {
 
   test("a large value arriving in many chunks is assembled once", () => {
     const value = "v".repeat(3 * 1024 * 1024);
-    const wire = bytes(multibulk(["SET", "big", value]));
+    const wire = bytes(command("SET", "big", value));
     const chunks: Uint8Array[] = [];
     for (let i = 0; i < wire.length; i += 65536) chunks.push(wire.subarray(i, i + 65536));
     const [frame] = readAll(chunks) as { args: string[] }[];
@@ -104,7 +103,7 @@ describe("readCommand", () => {
     const input = new InputBuffer(16);
     const f = new Frame();
     const held: Uint8Array[] = [];
-    const wire = bytes(multibulk(["SET", "k1", "aaaa"]) + multibulk(["SET", "k2", "bbbb"]) + multibulk(["GET", "k3"]));
+    const wire = bytes(command("SET", "k1", "aaaa") + command("SET", "k2", "bbbb") + command("GET", "k3"));
     for (let i = 0; i < wire.length; i += 7) {
       const buf = input.feed(wire.subarray(i, i + 7));
       let at = 0;
@@ -117,7 +116,7 @@ describe("readCommand", () => {
       input.keep(buf, at, f.needBytes);
     }
     expect(held.map((h) => dec.decode(h))).toEqual([
-      multibulk(["SET", "k1", "aaaa"]), multibulk(["SET", "k2", "bbbb"]), multibulk(["GET", "k3"]),
+      command("SET", "k1", "aaaa"), command("SET", "k2", "bbbb"), command("GET", "k3"),
     ]);
   });
 });
