@@ -60,6 +60,17 @@ const CASES: { name: string; wire: string; frames: Parsed[] }[] = [
     frames: [{ error: "Protocol error: unbalanced quotes in request" }] },
   { name: "bulk longer than 512 MB is refused", wire: "*1\r\n$536870913\r\n",
     frames: [{ error: "Protocol error: invalid bulk length" }] },
+  // Redis' string2ll refuses these; forwarded as sent they would break a shared node connection.
+  { name: "bulk length with a leading zero is refused", wire: "*2\r\n$3\r\nGET\r\n$01\r\na\r\n",
+    frames: [{ error: "Protocol error: invalid bulk length" }] },
+  { name: "bulk length -0 is refused", wire: "*1\r\n$-0\r\n",
+    frames: [{ error: "Protocol error: invalid bulk length" }] },
+  { name: "multibulk length with a leading zero is refused", wire: "*01\r\n$4\r\nPING\r\n",
+    frames: [{ error: "Protocol error: invalid multibulk length" }] },
+  { name: "multibulk length -0 is refused", wire: "*-0\r\n",
+    frames: [{ error: "Protocol error: invalid multibulk length" }] },
+  { name: "zero itself is a length", wire: "*2\r\n$3\r\nGET\r\n$0\r\n\r\n",
+    frames: [{ args: ["GET", ""], wire: "*2\r\n$3\r\nGET\r\n$0\r\n\r\n" }] },
 ];
 
 describe("readCommand", () => {
