@@ -39,41 +39,43 @@ export async function query(
     p.reject(e);
   };
   const timer = setTimeout(() => fail(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
-  try {
-    sock = await Bun.connect<Pending>({
-      hostname: host, port, data: p,
-      socket: {
-        data(_s, chunk) {
-          p.chunks.push(chunk);
-          const buf = concat(p.chunks);
-          p.chunks = [buf];
-          const scan = new ReplyScan();
-          let at = 0;
-          const replies: RespValue[] = [];
-          while (at < buf.length) {
-            const n = scanReply(buf, at, buf.length, scan);
-            if (n === NEED_MORE) break;
-            if (n < 0) return fail(new Error("protocol error in reply"));
-            replies.push(decodeReply(buf, at).value);
-            at += n;
-          }
-          if (replies.length < p.need) return;
-          if (auth?.password && replies[0] instanceof RespError) {
-            return fail(new Error(`AUTH failed: ${replies[0].message}`));
-          }
-          p.settled = true;
-          _s.end();
-          p.resolve(auth?.password ? replies.slice(1) : replies);
-        },
-        close() { fail(new Error("connection closed before all replies arrived")); },
-        error(_s, err) { fail(err); },
-        connectError(_s, err) { fail(err); },
+  // Not awaited: a connect to a host that drops SYNs hangs for minutes, and the timeout must
+  // end the query meanwhile (a topology refresh waits on it).
+  Bun.connect<Pending>({
+    hostname: host, port, data: p,
+    socket: {
+      data(_s, chunk) {
+        p.chunks.push(chunk);
+        const buf = concat(p.chunks);
+        p.chunks = [buf];
+        const scan = new ReplyScan();
+        let at = 0;
+        const replies: RespValue[] = [];
+        while (at < buf.length) {
+          const n = scanReply(buf, at, buf.length, scan);
+          if (n === NEED_MORE) break;
+          if (n < 0) return fail(new Error("protocol error in reply"));
+          replies.push(decodeReply(buf, at).value);
+          at += n;
+        }
+        if (replies.length < p.need) return;
+        if (auth?.password && replies[0] instanceof RespError) {
+          return fail(new Error(`AUTH failed: ${replies[0].message}`));
+        }
+        p.settled = true;
+        _s.end();
+        p.resolve(auth?.password ? replies.slice(1) : replies);
       },
-    });
-    sock.write(concat(all.map((c) => encodeCommand(c))));
-    return await done;
-  } catch (err) {
-    fail(err as Error);
+      close() { fail(new Error("connection closed before all replies arrived")); },
+      error(_s, err) { fail(err); },
+      connectError(_s, err) { fail(err); },
+    },
+  }).then((s) => {
+    if (p.settled) { s.terminate(); return; }
+    sock = s;
+    s.write(concat(all.map((c) => encodeCommand(c))));
+  }, (err: Error) => fail(err));
+  try {
     return await done;
   } finally {
     clearTimeout(timer);
