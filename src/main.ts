@@ -1,5 +1,6 @@
 // Entry point: argv → config → logging → topology → router → listener; signals and sweeps.
 
+import { readFileSync } from "node:fs";
 import { getLogger } from "@logtape/logtape";
 import { BackendNode } from "./backend/backend-node.ts";
 import { query, type ControlAuth } from "./cluster/control-client.ts";
@@ -77,13 +78,15 @@ async function serve(cfg: Config): Promise<number> {
   let listening;
   try {
     listening = listen({
-      bind: cfg.server.bind, port: cfg.server.port, maxClients: cfg.server.maxClients,
+      bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
       idleTimeoutMs: cfg.server.clientIdleTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
-      batchSize: cfg.performance.batchSize, maxOutputBytes: cfg.performance.maxClientOutputBytes,
+      batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
       bufferSize: cfg.performance.bufferSize, password: cfg.server.password,
     }, router, stats);
   } catch (err) {
-    log.fatal("cannot listen on {bind}:{port}: {err}", { bind: cfg.server.bind, port: cfg.server.port, err: (err as Error).message });
+    const e = err as Error & { code?: string };
+    const why = e.code === "EADDRINUSE" ? "address already in use" : e.code === "EACCES" ? "permission denied" : e.message;
+    log.fatal("cannot listen on {bind}:{port}: {why}", { bind: cfg.server.bind, port: cfg.server.port, why });
     return 1;
   }
 
@@ -101,12 +104,16 @@ async function serve(cfg: Config): Promise<number> {
   const workers = workerId === 0 && cfg.performance.workerThreads > 1 ? startWorkers(cfg.performance.workerThreads) : null;
   if (workerId > 0) exitWithParent();
 
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => { log.info("{sig}: shutting down", { sig }); resolve(); };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
+  await nextSignal();
   workers?.stop();
+  // Stop accepting, let every client have the replies of what it already sent, then close.
+  listening.server.stop(false);
+  for (const c of listening.clients) c.finish();
+  const drainMs = cfg.cluster.commandTimeoutMs;
+  log.info("shutting down: waiting up to {ms} ms for the replies of {n} clients (a second signal stops at once)", {
+    ms: drainMs, n: listening.clients.size,
+  });
+  await Promise.race([untilEmpty(listening.clients), sleep(drainMs), nextSignal()]);
   router.stop();
   clearInterval(sweep);
   topology.stop();
@@ -114,6 +121,47 @@ async function serve(cfg: Config): Promise<number> {
   for (const c of listening.clients) c.close();
   for (const n of topology.allNodes()) n.closeAll("shutting down");
   return 0;
+}
+
+/**
+ * Like Redis, lowers max_clients to what the open-file limit leaves after backend connections,
+ * so that a client past it gets an error reply instead of a failed accept (which would hang it
+ * and leave the proxy unable to open backend connections).
+ */
+function fitMaxClients(cfg: Config, nodes: number): number {
+  let limit: number | null = null;
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (m) limit = Number(m[1]);
+  } catch { /* not Linux: keep the configured value */ }
+  const reserved = 64 + nodes * (cfg.pool.size + 1);
+  if (limit === null || cfg.server.maxClients + reserved <= limit) return cfg.server.maxClients;
+  const fit = Math.max(1, limit - reserved);
+  log.warn("max_clients lowered from {configured} to {fit}: the open-file limit is {limit} and {reserved} are kept for backends (raise it: ulimit -n, LimitNOFILE=)", {
+    configured: cfg.server.maxClients, fit, limit, reserved,
+  });
+  return fit;
+}
+
+function nextSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const on = (sig: string) => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      log.info("{sig}", { sig });
+      resolve();
+    };
+    const onInt = () => on("SIGINT");
+    const onTerm = () => on("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function untilEmpty(set: Set<unknown>): Promise<void> {
+  while (set.size > 0) await sleep(10);
 }
 
 /**

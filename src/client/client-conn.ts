@@ -1,6 +1,8 @@
 // One client connection: frames its commands, keeps replies in request order, flushes once per tick.
 
 import type { Socket } from "bun";
+import { getLogger } from "@logtape/logtape";
+import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import { acquire, release, setReply, type Request } from "../router/request.ts";
@@ -12,7 +14,9 @@ import { InputBuffer } from "../util/input-buffer.ts";
 export interface ClientLimits {
   /** In-flight commands past which reading pauses (`performance.batch_size`). */
   batchSize: number;
-  /** Queued reply bytes past which the client is disconnected. */
+  /** Bytes of one unfinished request past which the client is disconnected (Redis' client-query-buffer-limit). */
+  maxInputBytes: number;
+  /** Queued reply bytes past which the client is disconnected; 0 = no limit. */
   maxOutputBytes: number;
   bufferSize: number;
   /** Empty: no AUTH needed. */
@@ -20,6 +24,8 @@ export interface ClientLimits {
   /** 0: clients are never closed for idleness, so their activity need not be timed. */
   idleTimeoutMs: number;
 }
+
+const log = getLogger(["predixy", "client"]);
 
 let nextId = 1;
 
@@ -30,7 +36,6 @@ export class ClientConn implements Flushable, ClientSession {
   readonly id = nextId++;
   closed = false;
   flushQueued = false;
-  authed: boolean;
   name = "";
   retrying = 0;
   held = 0;
@@ -56,11 +61,20 @@ export class ClientConn implements Flushable, ClientSession {
     private readonly socket: Socket<ClientConn>,
     private readonly router: Router,
     private readonly limits: ClientLimits,
-    private readonly onProtocolError: () => void,
+    private readonly stats: Stats,
   ) {
     this.authed = limits.password === "";
     this.out = new ByteQueue(limits.bufferSize);
     this.input = new InputBuffer(limits.bufferSize);
+  }
+
+  get authed(): boolean {
+    return !this.frame.unauthenticated;
+  }
+
+  /** Until then the parser holds the client to Redis' small pre-AUTH limits. */
+  set authed(v: boolean) {
+    this.frame.unauthenticated = !v;
   }
 
   onData(chunk: Uint8Array): void {
@@ -83,6 +97,13 @@ export class ClientConn implements Flushable, ClientSession {
       if (this.closing || this.closed) return;
     }
     this.input.keep(buf, at, f.needBytes);
+    // The unfinished command's bytes and its argument offsets (8 bytes each) are what it costs us.
+    if (this.input.pending + f.argc * 8 > this.limits.maxInputBytes) {
+      this.stats.inputLimitDisconnections++;
+      log.warn("client {id}: request larger than max_client_input_bytes ({limit}), closing", { id: this.id, limit: this.limits.maxInputBytes });
+      this.protocolError("Protocol error: request exceeds max_client_input_bytes");
+      return;
+    }
     if (this.inFlight >= this.limits.batchSize) this.pause();
   }
 
@@ -113,7 +134,9 @@ export class ClientConn implements Flushable, ClientSession {
     }
     this.head = r;
     if (r === null) this.tail = null;
-    if (this.out.size > this.limits.maxOutputBytes) {
+    if (this.limits.maxOutputBytes > 0 && this.out.size > this.limits.maxOutputBytes) {
+      this.stats.outputLimitDisconnections++;
+      log.warn("client {id}: {bytes} reply bytes queued, over max_client_output_bytes, closing", { id: this.id, bytes: this.out.size });
       this.close();
       return;
     }
@@ -131,6 +154,7 @@ export class ClientConn implements Flushable, ClientSession {
       this.pause();
       return;
     }
+    if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
     if (this.closing && this.head === null) {
       this.socket.end();
       return;
@@ -161,9 +185,24 @@ export class ClientConn implements Flushable, ClientSession {
     this.closing = true;
   }
 
+  /**
+   * The client sent FIN (it may still read), or the proxy is shutting down: answer what was
+   * already read, then close.
+   */
+  finish(): void {
+    if (this.closed) return;
+    this.closing = true;
+    this.flush();
+  }
+
+  /** Nothing in flight and nothing left to write (what an idle timeout may close). */
+  get idle(): boolean {
+    return this.head === null && this.out.size === 0;
+  }
+
   /** Redis closes a client after a protocol error, once the error reply is written. */
   private protocolError(message: string): void {
-    this.onProtocolError();
+    this.stats.protocolErrors++;
     const req = acquire();
     req.sink = this;
     this.track(req);

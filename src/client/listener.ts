@@ -20,7 +20,6 @@ export interface ListenOptions extends ClientLimits {
 /** Starts accepting clients. Returns the listener and the live client set (for sweeps and shutdown). */
 export function listen(opts: ListenOptions, router: Router, stats: Stats): { server: TCPSocketListener<ClientConn | null>; clients: Set<ClientConn> } {
   const clients = new Set<ClientConn>();
-  const countProtocolError = () => { stats.protocolErrors++; };
 
   const handlers: SocketHandler<ClientConn | null> = {
     open(sock) {
@@ -32,7 +31,7 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
         return;
       }
       sock.setNoDelay(true);
-      const c = new ClientConn(sock as Socket<ClientConn>, router, opts, countProtocolError);
+      const c = new ClientConn(sock as Socket<ClientConn>, router, opts, stats);
       sock.data = c;
       clients.add(c);
       stats.connectedClients = clients.size;
@@ -46,6 +45,10 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
         log.error("client {id}: internal error, closing: {err}", { id: c.id, err: (err as Error)?.stack ?? err });
         c.close();
       }
+    },
+    // FIN from the client (allowHalfOpen below): it may still be reading, as `printf … | nc` is.
+    end(sock) {
+      sock.data?.finish();
     },
     drain(sock) {
       const c = sock.data;
@@ -72,14 +75,14 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
 
   // reusePort works with Bun.listen but is missing from its type declarations.
   const listenOptions: TCPSocketListenOptions<ClientConn | null> & { reusePort: boolean } = {
-    hostname: opts.bind, port: opts.port, data: null, socket: handlers, reusePort: opts.reusePort,
+    hostname: opts.bind, port: opts.port, data: null, socket: handlers, reusePort: opts.reusePort, allowHalfOpen: true,
   };
   const server = Bun.listen<ClientConn | null>(listenOptions);
 
   if (opts.idleTimeoutMs > 0) {
     const t = setInterval(() => {
       const cutoff = performance.now() - opts.idleTimeoutMs;
-      for (const c of clients) if (c.lastActive < cutoff) c.close();
+      for (const c of clients) if (c.lastActive < cutoff && c.idle) c.finish();
     }, Math.min(1000, opts.idleTimeoutMs));
     t.unref?.();
   }

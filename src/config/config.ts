@@ -47,6 +47,7 @@ export interface Config {
     workerThreads: number;
     bufferSize: number;
     batchSize: number;
+    maxClientInputBytes: number;
     maxClientOutputBytes: number;
   };
   log: {
@@ -180,7 +181,8 @@ export const CONFIG_SCHEMA = {
     worker_threads: int(1, 64, 1),
     buffer_size: int(1024, 67108864, 65536),
     batch_size: int(1, 1000000, 256),
-    max_client_output_bytes: int(1048576, Number.MAX_SAFE_INTEGER, 67108864),
+    max_client_input_bytes: int(1024, Number.MAX_SAFE_INTEGER, 1073741824),
+    max_client_output_bytes: int(0, Number.MAX_SAFE_INTEGER, 0),
   },
   log: {
     level: oneOf<LogLevel>(["trace", "debug", "info", "warning", "error", "fatal"], "info"),

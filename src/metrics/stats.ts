@@ -7,6 +7,8 @@ export class Stats {
   rejectedConnections = 0;
   commands = 0;
   protocolErrors = 0;
+  inputLimitDisconnections = 0;
+  outputLimitDisconnections = 0;
   redirects = 0;
   retries = 0;
 }

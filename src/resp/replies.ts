@@ -10,6 +10,7 @@ export const ERR_NO_NODE = enc("-CLUSTERDOWN Hash slot not served\r\n");
 export const ERR_NOAUTH = enc("-NOAUTH Authentication required.\r\n");
 export const ERR_WRONGPASS = enc("-WRONGPASS invalid username-password pair or user is disabled.\r\n");
 export const ERR_NOPASS = enc("-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
+export const ERR_SYNTAX = enc("-ERR syntax error\r\n");
 export const ERR_SELECT = enc("-ERR SELECT is not allowed in cluster mode\r\n");
 export const ERR_MAX_CLIENTS = enc("-ERR max number of clients reached\r\n");
 

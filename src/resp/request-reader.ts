@@ -10,6 +10,9 @@ export { NEED_MORE, PROTOCOL_ERROR };
 export const MAX_BULK_LEN = 512 * 1024 * 1024;
 export const MAX_INLINE = 64 * 1024;
 export const MAX_MULTIBULK = 1024 * 1024 * 1024;
+/** Redis' caps for a client that has not authenticated yet (so it cannot make us buffer much). */
+export const UNAUTH_MAX_ARGS = 10;
+export const UNAUTH_MAX_BULK = 16 * 1024;
 
 const CR = 13, LF = 10, STAR = 42, DOLLAR = 36;
 
@@ -33,6 +36,8 @@ export class Frame {
   // Resume state, relative to the command's first byte.
   expected = -1;
   scanned = 0;
+  /** Limits below Redis' own while the client has not authenticated. */
+  unauthenticated = false;
 
   /** Arg i as a fresh view (for the control path; the hot path reads offsets). */
   arg(i: number): Uint8Array {
@@ -75,6 +80,7 @@ export function readCommand(buf: Uint8Array, at: number, end: number, f: Frame):
       return NEED_MORE;
     }
     if (p < 0 || decimalValue > MAX_MULTIBULK) return fail(f, "Protocol error: invalid multibulk length");
+    if (f.unauthenticated && decimalValue > UNAUTH_MAX_ARGS) return fail(f, "Protocol error: unauthenticated multibulk length");
     f.argc = 0;
     f.inline = false;
     f.scanned = p - at;
@@ -95,6 +101,7 @@ export function readCommand(buf: Uint8Array, at: number, end: number, f: Frame):
     if (body < 0 || decimalValue < 0 || decimalValue > MAX_BULK_LEN) {
       return fail(f, "Protocol error: invalid bulk length");
     }
+    if (f.unauthenticated && decimalValue > UNAUTH_MAX_BULK) return fail(f, "Protocol error: unauthenticated bulk length");
     const bodyEnd = body + decimalValue;
     if (bodyEnd + 2 > end) return needMore(f, bodyEnd + 2 - at);
     if (buf[bodyEnd] !== CR || buf[bodyEnd + 1] !== LF) {

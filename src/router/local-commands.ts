@@ -23,6 +23,7 @@ const RESET = new TextEncoder().encode("+RESET\r\n");
 export function answerLocally(name: string, f: Frame, s: LocalSession, password: string, stats: Stats): Uint8Array {
   switch (name) {
     case "ping":
+      if (f.argc > 2) return R.errorReply("ERR wrong number of arguments for 'ping' command");
       return f.argc > 1 ? R.bulkReply(f.arg(1)) : R.PONG;
     case "echo":
       return R.bulkReply(f.arg(1));
@@ -39,6 +40,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
       s.authed = password === "";
       return RESET;
     case "auth":
+      if (f.argc > 3) return R.ERR_SYNTAX;
       return auth(s, password, f.argc === 2 ? "default" : text(f, 1), text(f, f.argc - 1));
     case "hello":
       return hello(f, s, password);
@@ -83,18 +85,23 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
     }
     i = 2;
   }
+  // Every option is checked before any takes effect, as Redis does.
   let name: string | null = null;
+  let credentials: [string, string] | null = null;
   for (; i < f.argc; i++) {
     const opt = text(f, i).toLowerCase();
     if (opt === "auth" && i + 2 < f.argc) {
-      const r = auth(s, password, text(f, i + 1), text(f, i + 2));
-      if (r !== R.OK) return r;
+      credentials = [text(f, i + 1), text(f, i + 2)];
       i += 2;
     } else if (opt === "setname" && i + 1 < f.argc) {
       name = text(f, ++i);
     } else {
       return R.errorReply(`ERR Syntax error in HELLO option '${text(f, i)}'`);
     }
+  }
+  if (credentials !== null) {
+    const r = auth(s, password, credentials[0], credentials[1]);
+    if (r !== R.OK) return r;
   }
   if (!s.authed) return R.ERR_NOAUTH;
   if (name !== null) s.name = name;
@@ -122,6 +129,8 @@ function info(stats: Stats, section: string): string {
     stats: [
       ["total_connections_received", stats.totalConnections], ["rejected_connections", stats.rejectedConnections],
       ["total_commands_processed", stats.commands], ["protocol_errors", stats.protocolErrors],
+      ["client_query_buffer_limit_disconnections", stats.inputLimitDisconnections],
+      ["client_output_buffer_limit_disconnections", stats.outputLimitDisconnections],
       ["cluster_redirects", stats.redirects], ["cluster_retries", stats.retries],
     ],
     persistence: [["loading", 0]],

@@ -13,11 +13,18 @@ export interface ProxyHandle {
 
 const ROOT = resolve(import.meta.dir, "../..");
 
-/**
- * Starts the proxy on `port` in front of `entryPoints`. `extra` is TOML appended to the
- * generated file (sections other than [server] port/bind and [cluster] entry_points).
- */
-export async function startProxy(port: number, entryPoints: string[], extra: { server?: string; cluster?: string; rest?: string } = {}): Promise<ProxyHandle> {
+export interface ProxyExtra {
+  /** TOML lines for [server] and [cluster] (besides port/bind and entry_points). */
+  server?: string;
+  cluster?: string;
+  /** Further sections. */
+  rest?: string;
+  /** Run under `ulimit -n` this low. */
+  openFiles?: number;
+}
+
+/** Starts the proxy on `port` in front of `entryPoints`, configured by `extra`. */
+export async function startProxy(port: number, entryPoints: string[], extra: ProxyExtra = {}): Promise<ProxyHandle> {
   // Something else answering on the port would pass the readiness check below and fool the test.
   if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const dir = mkdtempSync(join(tmpdir(), "predixy-test-"));
@@ -28,7 +35,9 @@ export async function startProxy(port: number, entryPoints: string[], extra: { s
     extra.rest ?? "",
     "[log]", `level = "info"`,
   ].join("\n"));
-  const proc = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "-c", file], {
+  const argv = [process.execPath, join(ROOT, "src/main.ts"), "-c", file];
+  if (extra.openFiles !== undefined) argv.unshift("sh", "-c", `ulimit -n ${extra.openFiles} && exec "$0" "$@"`);
+  const proc = Bun.spawn(argv, {
     stdout: "pipe", stderr: "pipe", cwd: ROOT,
   });
   let stderr = "";
@@ -76,8 +85,9 @@ export async function rawExchange(port: number, payload: string | Uint8Array, un
   clearTimeout(t);
   // Give a close that follows the reply a moment to arrive.
   if (!closed) await Bun.sleep(50);
+  const result = { text, closed }; // before end(), whose own close event would set `closed`
   sock.end();
-  return { text, closed };
+  return result;
 }
 
 async function answersPing(port: number): Promise<boolean> {

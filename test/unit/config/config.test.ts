@@ -45,7 +45,8 @@ const INT_RANGES: Record<string, [number, number]> = {
   "performance.worker_threads": [1, 64],
   "performance.buffer_size": [1024, 67108864],
   "performance.batch_size": [1, 1000000],
-  "performance.max_client_output_bytes": [1048576, Number.MAX_SAFE_INTEGER],
+  "performance.max_client_input_bytes": [1024, Number.MAX_SAFE_INTEGER],
+  "performance.max_client_output_bytes": [0, Number.MAX_SAFE_INTEGER],
 };
 
 const ALL_KEYS = Object.entries(CONFIG_SCHEMA).flatMap(([s, rules]) =>
@@ -96,6 +97,7 @@ max_idle = 0
 worker_threads = 8
 buffer_size = 1024
 batch_size = 1000000
+max_client_input_bytes = 2048
 max_client_output_bytes = 1048576
 [log]
 level = "debug"
@@ -117,7 +119,7 @@ level = "debug"
         maxRedirects: 16,
       },
       pool: { size: 4, minIdle: 4, maxIdle: 0 },
-      performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientOutputBytes: 1048576 },
+      performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576 },
       log: { level: "debug" },
     };
     expect(parseConfig(text)).toEqual(expected);
@@ -138,7 +140,7 @@ level = "debug"
         maxRedirects: 5,
       },
       pool: { size: 1, minIdle: 1, maxIdle: 4 },
-      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientOutputBytes: 67108864 },
+      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 0 },
       log: { level: "info" },
     });
   });
@@ -180,7 +182,7 @@ describe("errors name the key", () => {
     ["integer for a string", `${MIN}[server]\npassword = 123\n`, "server.password: expected a string, got 123"],
     ["out of range, low", `${MIN}[server]\nport = 0\n`, "server.port: expected an integer from 1 to 65535, got 0"],
     ["out of range, high", `${MIN}max_redirects = 17\n`, "cluster.max_redirects: expected an integer from 1 to 16, got 17"],
-    ["below a floor-only minimum", `${MIN}[performance]\nmax_client_output_bytes = 1024\n`, "performance.max_client_output_bytes: expected an integer >= 1048576, got 1024"],
+    ["below a floor-only minimum", `${MIN}[performance]\nmax_client_input_bytes = 1023\n`, "performance.max_client_input_bytes: expected an integer >= 1024, got 1023"],
     ["integer too big for a double", `${MIN}[server]\nmax_clients = 99999999999999999999\n`, "server.max_clients: expected an integer >= 1, got 99999999999999999999"],
     ["timeout past the timer limit", `${MIN}[server]\nclient_idle_timeout_ms = 2147483648\n`, "server.client_idle_timeout_ms: expected an integer from 0 to 2147483647, got 2147483648"],
     ["unknown log level", `${MIN}[log]\nlevel = "warn"\n`, 'log.level: expected one of "trace", "debug", "info", "warning", "error", "fatal", got "warn"'],

@@ -1,0 +1,157 @@
+// The client side's limits and lifecycle: pre-AUTH caps, request size, half-close, idleness,
+// shutdown and the open-file limit, against scripted fake nodes.
+
+import { afterEach, expect, test } from "bun:test";
+import { connect } from "node:net";
+import { Redis } from "ioredis";
+import { bulk, command, DEFAULT, startFakeNode, type FakeHandler, type FakeNode } from "../helpers/fake-node.ts";
+import { rawExchange, startProxy, type ProxyExtra, type ProxyHandle } from "../helpers/proxy.ts";
+
+// Ports 7300–7349, each used once per run.
+let nextPort = 7300;
+function port(): number {
+  if (nextPort > 7349) throw new Error("client-limits: out of ports 7300-7349");
+  return nextPort++;
+}
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+function fake(handler?: FakeHandler): FakeNode {
+  const node = startFakeNode(port(), handler);
+  cleanups.push(() => node.stop());
+  return node;
+}
+
+async function proxyFor(node: FakeNode, extra: ProxyExtra = {}): Promise<ProxyHandle> {
+  const p = await startProxy(port(), [`127.0.0.1:${node.port}`], extra);
+  cleanups.push(() => p.stop());
+  return p;
+}
+
+function client(p: ProxyHandle): Redis {
+  const c = new Redis({ port: p.port, host: "127.0.0.1", maxRetriesPerRequest: 0 });
+  cleanups.push(() => c.disconnect());
+  return c;
+}
+
+/** GET answers "value" at once, except `GET slow`, answered after `ms`. */
+const slowNode = (ms: number): FakeHandler => (args, conn) => {
+  if (args[0] !== "GET") return DEFAULT;
+  if (args[1] !== "slow") return bulk("value");
+  setTimeout(() => conn.write(bulk("late")), ms);
+  return "";
+};
+
+async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+const statOf = async (c: Redis, name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(await c.info("stats"))![1]);
+
+test("before AUTH a client is held to Redis' limits: 10 arguments of 16 KiB", async () => {
+  const p = await proxyFor(fake(), { server: `password = "pw"` });
+  const many = await rawExchange(p.port, "*11\r\n", (t) => t.includes("\r\n"));
+  expect(many.text).toBe("-ERR Protocol error: unauthenticated multibulk length\r\n");
+  expect(many.closed).toBe(true);
+  const big = await rawExchange(p.port, "*2\r\n$4\r\nECHO\r\n$16385\r\n", (t) => t.includes("\r\n"));
+  expect(big.text).toBe("-ERR Protocol error: unauthenticated bulk length\r\n");
+  expect(big.closed).toBe(true);
+
+  // After AUTH both are allowed.
+  const arg = "x".repeat(20000);
+  const after = await rawExchange(p.port,
+    command("AUTH", "pw") + command("ECHO", arg) + command("PING", ..."abcdefghij".split("")),
+    (t) => t.endsWith("command\r\n"));
+  expect(after.text).toBe(`+OK\r\n$20000\r\n${arg}\r\n-ERR wrong number of arguments for 'ping' command\r\n`);
+  expect(after.closed).toBe(false);
+});
+
+test("HELLO with a bad option logs nobody in; AUTH with extra arguments is a syntax error", async () => {
+  const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
+  const p = await proxyFor(a, { server: `password = "pw"` });
+  const r = await rawExchange(p.port,
+    command("HELLO", "2", "AUTH", "default", "pw", "BOGUS") + command("AUTH", "default", "pw", "more") + command("GET", "k"),
+    (t) => t.split("\r\n").length > 3);
+  expect(r.text).toBe(
+    "-ERR Syntax error in HELLO option 'BOGUS'\r\n" +
+    "-ERR syntax error\r\n" +
+    "-NOAUTH Authentication required.\r\n");
+  expect(a.count("GET")).toBe(0);
+});
+
+test("max_client_input_bytes: a request growing past it gets an error and its client is closed; others are unaffected", async () => {
+  const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
+  const p = await proxyFor(a, { rest: "[performance]\nmax_client_input_bytes = 4096" });
+  const other = client(p);
+  expect(await other.get("k")).toBe("value");
+
+  // One big argument, and many small ones (their offsets count too).
+  for (const payload of ["*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n" + "x".repeat(8000), "*100000\r\n" + "$0\r\n\r\n".repeat(500)]) {
+    const r = await rawExchange(p.port, payload, (t) => t.includes("\r\n"));
+    expect(r.text).toBe("-ERR Protocol error: request exceeds max_client_input_bytes\r\n");
+    expect(r.closed).toBe(true);
+  }
+  expect(a.count("SET")).toBe(0);
+  expect(await other.get("k")).toBe("value");
+  expect(await statOf(other, "client_query_buffer_limit_disconnections")).toBe(2);
+});
+
+test("a client that half-closes after its commands still gets every reply, then the connection closes", async () => {
+  const p = await proxyFor(fake(slowNode(300)));
+  let text = "";
+  let closed = false;
+  // node:net, because its allowHalfOpen keeps reading after our FIN, as `printf … | nc` does.
+  const sock = connect({ host: "127.0.0.1", port: p.port, allowHalfOpen: true });
+  cleanups.push(() => sock.destroy());
+  sock.on("data", (d) => { text += d.toString(); });
+  sock.on("close", () => { closed = true; });
+  sock.on("connect", () => sock.end(command("GET", "k") + command("GET", "slow") + command("PING")));
+  await waitFor(() => closed, "the proxy to close the connection");
+  expect(text).toBe("$5\r\nvalue\r\n$4\r\nlate\r\n+PONG\r\n");
+});
+
+test("client_idle_timeout_ms: a client waiting for a slow reply is not idle", async () => {
+  const p = await proxyFor(fake(slowNode(1000)), { server: "client_idle_timeout_ms = 200" });
+  const r = await rawExchange(p.port, command("GET", "slow"), (t) => t.endsWith("late\r\n"));
+  expect(r.text).toBe("$4\r\nlate\r\n");
+  expect(r.closed).toBe(false);
+});
+
+test("SIGTERM: replies still in flight reach their clients before the proxy exits", async () => {
+  const a = fake(slowNode(500));
+  const p = await proxyFor(a);
+  const pending = rawExchange(p.port, command("GET", "slow"), (t) => t.endsWith("late\r\n"));
+  await waitFor(() => a.count("GET") === 1, "the GET to reach the node");
+  await p.stop();
+  const r = await pending;
+  expect(r.text).toBe("$4\r\nlate\r\n");
+  expect(r.closed).toBe(true);
+});
+
+test("max_clients is lowered to fit the open-file limit, so extra clients get an error instead of hanging", async () => {
+  const p = await proxyFor(fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT)), { openFiles: 100 });
+  const m = /max_clients lowered from 10000 to (\d+)/.exec(p.logs());
+  expect(m).not.toBeNull();
+  const fit = Number(m![1]);
+  expect(fit).toBeLessThan(100);
+
+  const socks: Awaited<ReturnType<typeof Bun.connect>>[] = [];
+  cleanups.push(() => { for (const s of socks) s.end(); });
+  for (let i = 0; i < fit; i++) socks.push(await Bun.connect({ hostname: "127.0.0.1", port: p.port, socket: { data() {} } }));
+  const extra = await rawExchange(p.port, command("GET", "k"), (t) => t.includes("\r\n"));
+  expect(extra.text).toBe("-ERR max number of clients reached\r\n");
+  // Once a client leaves, its place is free again, and the backend is still reachable.
+  socks.pop()!.end();
+  let reply = "";
+  for (let i = 0; i < 100 && reply !== "$5\r\nvalue\r\n"; i++) {
+    reply = (await rawExchange(p.port, command("GET", "k"), (t) => t.includes("\r\n"))).text;
+  }
+  expect(reply).toBe("$5\r\nvalue\r\n");
+});
