@@ -26,6 +26,7 @@ export interface ClientLimits {
 }
 
 const log = getLogger(["predixy", "client"]);
+const EMPTY = new Uint8Array(0);
 
 let nextId = 1;
 
@@ -80,12 +81,25 @@ export class ClientConn implements Flushable, ClientSession {
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
-    this.reads++;
     const buf = this.input.feed(chunk);
+    if (this.paused) {
+      // A read let through by probePeer: keep the bytes for when the client is resumed.
+      this.socket.pause();
+      this.input.keep(buf, 0, 0);
+      this.checkInputLimit();
+      return;
+    }
+    this.parse(buf);
+  }
+
+  /** Dispatches the commands in `buf` until batch_size are in flight; keeps the rest for later. */
+  private parse(buf: Uint8Array): void {
+    this.reads++;
     const f = this.frame;
     const end = buf.length;
+    const max = this.limits.batchSize;
     let at = 0;
-    while (at < end) {
+    while (at < end && this.inFlight < max) {
       const n = readCommand(buf, at, end, f);
       if (n === NEED_MORE) break;
       if (n < 0) {
@@ -97,14 +111,27 @@ export class ClientConn implements Flushable, ClientSession {
       if (this.closing || this.closed) return;
     }
     this.input.keep(buf, at, f.needBytes);
-    // The unfinished command's bytes and its argument offsets (8 bytes each) are what it costs us.
-    if (this.input.pending + f.argc * 8 > this.limits.maxInputBytes) {
-      this.stats.inputLimitDisconnections++;
-      log.warn("client {id}: request larger than max_client_input_bytes ({limit}), closing", { id: this.id, limit: this.limits.maxInputBytes });
-      this.protocolError("Protocol error: request exceeds max_client_input_bytes");
-      return;
-    }
-    if (this.inFlight >= this.limits.batchSize) this.pause();
+    if (!this.checkInputLimit() && this.inFlight >= max) this.pause();
+  }
+
+  /** Closes the client when its unparsed input is over max_client_input_bytes; true if so. */
+  private checkInputLimit(): boolean {
+    // The unparsed bytes, and an unfinished command's argument offsets (8 bytes each).
+    const f = this.frame;
+    if (this.input.pending + (f.expected >= 0 ? f.argc * 8 : 0) <= this.limits.maxInputBytes) return false;
+    this.stats.inputLimitDisconnections++;
+    log.warn("client {id}: request larger than max_client_input_bytes ({limit}), closing", { id: this.id, limit: this.limits.maxInputBytes });
+    this.protocolError("Protocol error: request exceeds max_client_input_bytes");
+    return true;
+  }
+
+  /**
+   * A paused socket hears nothing from its peer, not even that it is gone: a client that left
+   * while we waited on it (for replies, or for it to read) would never be closed. Reading again
+   * lets Bun see the close; onData keeps whatever a live client sent and pauses again.
+   */
+  probePeer(): void {
+    if (this.paused && !this.closed) this.socket.resume();
   }
 
   oldestPending(): Request | null {
@@ -223,6 +250,8 @@ export class ClientConn implements Flushable, ClientSession {
   private resume(): void {
     this.paused = false;
     this.socket.resume();
+    // Commands read but not dispatched yet: the batch limit stopped parsing, or a probe read them.
+    if (this.input.pending > 0) this.parse(this.input.feed(EMPTY));
   }
 
   close(): void {

@@ -79,6 +79,11 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
   };
   const server = Bun.listen<ClientConn | null>(listenOptions);
 
+  const probe = setInterval(() => {
+    for (const c of clients) c.probePeer();
+  }, 1000);
+  probe.unref?.();
+
   if (opts.idleTimeoutMs > 0) {
     const t = setInterval(() => {
       const cutoff = performance.now() - opts.idleTimeoutMs;
