@@ -106,6 +106,8 @@ export class Router implements BackendEvents {
   private hold(req: Request): void {
     req.held = true;
     req.sink!.held++;
+    // Its time budget runs while it waits, so a client's waits do not add up one retry after another.
+    if (req.retryUntil === 0) req.retryUntil = performance.now() + this.opts.retryTimeoutMs;
   }
 
   /**

@@ -129,6 +129,26 @@ test("pipelined commands that all need a retry are retried in the order sent", a
   expect(applied).toEqual(keys);
 });
 
+test("commands held behind a retry share its time budget instead of each starting a new one", async () => {
+  const later: Promise<string>[] = [];
+  const a = fake((args) => {
+    if (args[0] !== "GET") return DEFAULT;
+    // Sent as k0 is being retried: held behind it, and timed from then, not from their release.
+    if (args[1] === "k0" && later.length === 0 && sent(a, "GET", "k0") === 2) for (const k of ["k1", "k2", "k3", "k4", "k5"]) later.push(c.get(k).catch((e: Error) => e.message));
+    return err("TRYAGAIN Multiple keys request during rehashing of slot");
+  });
+  const p = await proxyFor([a], { cluster: "retry_timeout_ms = 300" });
+  const c = client(p);
+  const first = c.get("k0").catch((e: Error) => e.message);
+  await waitFor(() => later.length === 5, "k0's first retry");
+  const replies = await Promise.all([first, ...later]);
+  expect(new Set(replies)).toEqual(new Set(["TRYAGAIN Multiple keys request during rehashing of slot"]));
+  expect(sent(a, "GET", "k0")).toBeGreaterThan(2);
+  // By the time k0 gives up, their budget is nearly spent too: an attempt or two each, not a new
+  // series of five (10, 20, 40, 80, 160 ms backoff within 300 ms).
+  for (const k of ["k1", "k2", "k3", "k4", "k5"]) expect(sent(a, "GET", k)).toBeLessThanOrEqual(3);
+});
+
 /** Two fake nodes sharing the slots: `a` serves 0–8191, `b` 8192–16383. */
 function twoNodes(handleA: FakeHandler, handleB: FakeHandler): [FakeNode, FakeNode] {
   const a = fake(handleA), b = fake(handleB);
