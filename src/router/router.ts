@@ -320,10 +320,17 @@ function argInt(f: Frame, i: number): number {
 
 /** Index of the STREAMS token, 0 when absent, -1 when a BLOCK option comes first. */
 function findStreams(f: Frame): number {
-  for (let i = 1; i < f.argc; i++) {
+  // Options are walked word by word, so a group, consumer or count named "block" is not BLOCK.
+  let i = 1;
+  if (argText(f, 0).toLowerCase() === "xreadgroup") {
+    if (f.argc < 4 || argText(f, 1).toLowerCase() !== "group") return 0;
+    i = 4;
+  }
+  while (i < f.argc) {
     const word = argText(f, i).toLowerCase();
-    if (word === "block") return -1;
     if (word === "streams") return i;
+    if (word === "block") return -1;
+    i += word === "count" ? 2 : 1;
   }
   return 0;
 }

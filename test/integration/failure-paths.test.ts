@@ -130,7 +130,7 @@ test("pipelined commands that all need a retry are retried in the order sent", a
 });
 
 test("commands held behind a retry share its time budget instead of each starting a new one", async () => {
-  const later: Promise<string>[] = [];
+  const later: Promise<string | null>[] = [];
   const a = fake((args) => {
     if (args[0] !== "GET") return DEFAULT;
     // Sent as k0 is being retried: held behind it, and timed from then, not from their release.

@@ -107,6 +107,10 @@ describe("data types through the proxy", () => {
     const read = await client.xread("COUNT", 10, "STREAMS", "x:1", "0");
     expect(read).toEqual([["x:1", [[id!, ["f", "v"]]]]]);
     expect(await client.xrange("x:1", "-", "+")).toEqual([[id!, ["f", "v"]]]);
+    // A group and a consumer named like the BLOCK option are just names.
+    expect(await client.xgroup("CREATE", "x:1", "block", "$")).toBe("OK");
+    expect(await client.call("XREADGROUP", "GROUP", "block", "block", "COUNT", "1", "STREAMS", "x:1", ">")).toBeNull();
+    await expect(client.call("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "x:1", ">")).rejects.toThrow(/not supported by proxy/);
   });
 
   test("expiry, hyperloglog, bitmaps, geo", async () => {
