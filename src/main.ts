@@ -59,6 +59,7 @@ async function serve(cfg: Config): Promise<number> {
       connectTimeoutMs: cfg.cluster.connectTimeoutMs,
       authRequest,
     }, router!),
+    resend: (reqs) => router!.resend(reqs),
   });
   router = new Router(topology, {
     maxRedirects: cfg.cluster.maxRedirects,

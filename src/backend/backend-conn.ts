@@ -2,7 +2,7 @@
 
 import type { Socket, SocketHandler } from "bun";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
-import type { Request } from "../router/request.ts";
+import { Kind, type Request } from "../router/request.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markBackendDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
@@ -67,11 +67,35 @@ export class BackendConn implements Flushable {
     return this.awaitingReply.size;
   }
 
-  /** Closes the connection when requests have waited `timeoutMs` with no reply at all. */
+  /**
+   * Closes an open connection when requests have waited `timeoutMs` with no reply at all (one
+   * still connecting is bounded by connect_timeout_ms instead).
+   */
   checkStalled(now: number, timeoutMs: number): void {
-    if (this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
+    if (this.state === ConnState.OPEN && this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
       this.close(`no reply for ${timeoutMs} ms`);
     }
+  }
+
+  /**
+   * While still connecting (nothing written yet), removes the client requests `stays` rejects
+   * and appends them to `out`, in their order; the rest, AUTH included, stay queued.
+   */
+  takeUnsent(stays: (req: Request) => boolean, out: Request[]): void {
+    if (this.state !== ConnState.CONNECTING) return;
+    const n = this.awaitingReply.size;
+    const before = out.length;
+    const kept: Request[] = [];
+    for (let i = 0; i < n; i++) {
+      const req = this.awaitingReply.shift()!;
+      if (req.kind === Kind.CLIENT && !stays(req)) out.push(req);
+      else kept.push(req);
+    }
+    for (const req of kept) this.awaitingReply.push(req);
+    if (out.length === before) return;
+    this.out.clear();
+    for (const req of kept) this.out.appendRange(req.src, req.start, req.end);
+    this.unwritten = kept.length;
   }
 
   /** Queues `req`'s bytes for the node and `req` for its reply; written at the end of this tick. */

@@ -1,5 +1,6 @@
 // A Redis node as the proxy sees it: its address and its few shared, multiplexed connections.
 
+import type { SlotTable } from "../cluster/slot-table.ts";
 import type { Request } from "../router/request.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
@@ -50,6 +51,20 @@ export class BackendNode {
     const i = affinity % this.conns.length;
     const conn = this.conns[i];
     return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
+  }
+
+  /**
+   * Requests queued here, not sent yet because the connection is still being made, whose slot
+   * `table` now gives to another node: removed and appended to `out` (see Topology.install).
+   */
+  takeMovedAway(table: SlotTable, out: Request[]): void {
+    const stays = (req: Request) => {
+      // Redirected ones were sent here on a node's word (MOVED/ASK), not the table's.
+      if (req.slot < 0 || req.redirects > 0) return true;
+      const owner = table.nodeFor(req.slot);
+      return owner === null || owner === this;
+    };
+    for (const c of this.conns) c?.takeUnsent(stays, out);
   }
 
   /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */

@@ -2,6 +2,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { BackendNode, formatAddr } from "../backend/backend-node.ts";
+import type { Request } from "../router/request.ts";
 import { RespError, type RespValue } from "../resp/reply-value.ts";
 import { query, type ControlAuth } from "./control-client.ts";
 import { NO_NODE, SLOT_COUNT, SlotTable } from "./slot-table.ts";
@@ -15,6 +16,8 @@ export interface TopologyOptions {
   connectTimeoutMs: number;
   /** Creates the node object for an address (wires its connections to the router). */
   makeNode: (host: string, port: number) => BackendNode;
+  /** Sends again, by the new table, requests taken off a node whose slots moved (in order). */
+  resend: (reqs: Request[]) => void;
 }
 
 /** Soonest a MOVED-triggered refresh may follow the previous one: a redirect storm costs one query. */
@@ -172,6 +175,11 @@ export class Topology {
     const props = { masters: table.masters.length, replicas: replicaCount, covered: table.coveredSlots, shape };
     if (first) log.info("topology discovered: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);
     else log.info("topology changed: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);
+    // Commands still waiting for a connection to a node that lost their slot go to the new
+    // owner now, before any later command of the same client can be routed there.
+    const moved: Request[] = [];
+    for (const n of this.nodes.values()) n.takeMovedAway(table, moved);
+    if (moved.length > 0) this.opts.resend(moved);
     // Connections to nodes that left the table are closed once nothing waits on them.
     const live = new Set<BackendNode>([...table.masters, ...table.replicas.flat()]);
     for (const [addr, n] of this.nodes) {

@@ -129,6 +129,11 @@ export class Router implements BackendEvents {
     }
   }
 
+  /** Sends `reqs` again, in order, by the current table. */
+  resend(reqs: Request[]): void {
+    for (const req of reqs) this.send(req);
+  }
+
   /** Sends `req` to the node currently serving its slot (or any master when keyless). */
   private send(req: Request): void {
     const node = req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyNode();
