@@ -183,8 +183,9 @@ export class Router implements BackendEvents {
 
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void {
     if (req.kind !== Kind.CLIENT) {
-      if (req.kind === Kind.AUTH && buf[start] === MINUS) {
-        conn.close(`refused AUTH: ${decoder.decode(buf.subarray(start + 1, end - 2))}`, true);
+      if (req.kind === Kind.AUTH) {
+        if (buf[start] === MINUS) conn.close(`refused AUTH: ${decoder.decode(buf.subarray(start + 1, end - 2))}`, true);
+        else this.topology.node(conn.opts.host, conn.opts.port).noteConnect(true);
       }
       return;
     }
@@ -286,7 +287,10 @@ export class Router implements BackendEvents {
     if (this.stopping) return;
     const node = this.topology.node(conn.opts.host, conn.opts.port);
     // Only failures to connect back off new connects: a dropped idle connection says nothing of the node.
-    if (state !== ConnEvent.LOST) node.noteConnect(state === ConnEvent.UP);
+    // With AUTH, a connection is good only once AUTH is accepted (onReply), else a node refusing
+    // it would be retried every 100 ms for good.
+    if (state === ConnEvent.FAILED) node.noteConnect(false);
+    else if (state === ConnEvent.UP && conn.opts.authRequest === null) node.noteConnect(true);
     if (state === ConnEvent.UP) {
       log.debug("connected to {addr}", { addr: node.addr });
       return;

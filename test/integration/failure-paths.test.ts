@@ -375,6 +375,27 @@ test("backend AUTH refused: the client gets an error reply, not a hang", async (
   expect(await c.ping()).toBe("PONG");
 });
 
+test("a node that refuses AUTH is backed off like one that refuses connections", async () => {
+  let refuse = false;
+  const a = fake((args) => {
+    if (args[0] === "AUTH" && refuse) return err("WRONGPASS invalid username-password pair or user is disabled.");
+    return args[0] === "GET" ? bulk("authed") : DEFAULT;
+  }, { password: "s3cret" });
+  const p = await proxyFor([a], { cluster: `password = "s3cret"\nretry_timeout_ms = 2000` });
+  const c = client(p);
+  expect(await c.get("k")).toBe("authed");
+  refuse = true;
+  const before = a.connections;
+  a.dropAll();
+  await expect(c.get("k")).rejects.toThrow(/CLUSTERDOWN/);
+  // Over 2 s of retries, backoff (100 ms doubling to 2 s) allows about five connects; a
+  // connection that counted as good on connect, before AUTH failed, was retried every ~100 ms.
+  // (Topology queries connect too: only connections that carried the GET count.)
+  const dataConns = a.conns.slice(before).filter((x) => x.received.some((cmd) => cmd[0] === "GET"));
+  expect(dataConns.length).toBeGreaterThan(0);
+  expect(dataConns.length).toBeLessThanOrEqual(7);
+});
+
 test("client AUTH: NOAUTH before AUTH, WRONGPASS for a wrong password, commands after the right one", async () => {
   const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
   const p = await proxyFor([a], { server: `password = "pw"` });
