@@ -41,7 +41,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
       return RESET;
     case "auth":
       if (f.argc > 3) return R.ERR_SYNTAX;
-      return auth(s, password, f.argc === 2 ? "default" : text(f, 1), text(f, f.argc - 1));
+      return auth(s, password, f.argc === 2 ? null : text(f, 1), text(f, f.argc - 1));
     case "hello":
       return hello(f, s, password);
     case "info":
@@ -67,8 +67,12 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
   }
 }
 
-function auth(s: LocalSession, password: string, user: string, pass: string): Uint8Array {
-  if (password === "") return R.ERR_NOPASS;
+const ERR_HELLO_NOAUTH = R.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+
+function auth(s: LocalSession, password: string, user: string | null, pass: string): Uint8Array {
+  // Without a password the default user takes any (Redis' "nopass"); AUTH <pass> alone is an error.
+  if (password === "") return user === null ? R.ERR_NOPASS : user === "default" ? R.OK : R.ERR_WRONGPASS;
+  user ??= "default";
   if (user !== "default" || pass !== password) return R.ERR_WRONGPASS;
   s.authed = true;
   return R.OK;
@@ -103,7 +107,7 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
     const r = auth(s, password, credentials[0], credentials[1]);
     if (r !== R.OK) return r;
   }
-  if (!s.authed) return R.ERR_NOAUTH;
+  if (!s.authed) return ERR_HELLO_NOAUTH;
   if (name !== null) s.name = name;
   const fields: [string, string | number][] = [
     ["server", "redis"], ["version", "7.0.0"], ["proto", 2], ["id", s.id], ["mode", "standalone"], ["role", "master"],

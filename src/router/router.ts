@@ -58,10 +58,11 @@ export class Router implements BackendEvents {
       }
       spec = sub;
     }
+    // Arity first, as Redis checks it.
+    if (!arityOk(spec.arity, f.argc)) return this.answer(c, wrongArity(spec));
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
       return this.answer(c, R.ERR_NOAUTH);
     }
-    if (!arityOk(spec.arity, f.argc)) return this.answer(c, wrongArity(spec));
     let slot = -1;
     switch (spec.route) {
       case Route.KEY:

@@ -73,17 +73,27 @@ test("before AUTH a client is held to Redis' limits: 10 arguments of 16 KiB", as
   expect(after.closed).toBe(false);
 });
 
-test("HELLO with a bad option logs nobody in; AUTH with extra arguments is a syntax error", async () => {
+test("AUTH and HELLO answer as Redis does: bad options log nobody in, arity before NOAUTH", async () => {
   const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
   const p = await proxyFor(a, { server: `password = "pw"` });
   const r = await rawExchange(p.port,
-    command("HELLO", "2", "AUTH", "default", "pw", "BOGUS") + command("AUTH", "default", "pw", "more") + command("GET", "k"),
-    (t) => t.split("\r\n").length > 3);
+    command("HELLO", "2", "AUTH", "default", "pw", "BOGUS") + command("AUTH", "default", "pw", "more") + command("GET") +
+    command("HELLO", "2") + command("GET", "k"),
+    (t) => t.split("\r\n").length > 5);
   expect(r.text).toBe(
     "-ERR Syntax error in HELLO option 'BOGUS'\r\n" +
     "-ERR syntax error\r\n" +
+    "-ERR wrong number of arguments for 'get' command\r\n" +
+    "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n" +
     "-NOAUTH Authentication required.\r\n");
   expect(a.count("GET")).toBe(0);
+
+  // No password configured: the default user takes any password; AUTH <pass> alone is an error.
+  const open = await proxyFor(a);
+  const o = await rawExchange(open.port, command("AUTH", "default", "x") + command("AUTH", "bob", "x") + command("AUTH", "x"),
+    (t) => t.split("\r\n").length > 3);
+  expect(o.text).toBe("+OK\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n" +
+    "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
 });
 
 test("max_client_input_bytes: a request growing past it gets an error and its client is closed; others are unaffected", async () => {
