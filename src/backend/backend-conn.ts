@@ -2,7 +2,7 @@
 
 import type { Socket, SocketHandler } from "bun";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
-import { Kind, type Request } from "../router/request.ts";
+import { Kind, type ReplySink, type Request } from "../router/request.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markBackendDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
@@ -37,6 +37,15 @@ export interface BackendOptions {
   authRequest: Request | null;
 }
 
+/**
+ * Bytes of commands queued or on their way (no reply yet) past which clients sending here stop
+ * being read, and below which they resume. Unsent bytes alone would not do: a node reads all it
+ * can into its query buffer, so a few clients pipelining faster than it runs commands grew the
+ * requests waiting here (and the client buffers they point into) to 9 GB in a minute.
+ */
+const PENDING_HIGH_BYTES = 8 * 1024 * 1024;
+const PENDING_LOW_BYTES = 4 * 1024 * 1024;
+
 export class BackendConn implements Flushable {
   state = ConnState.CONNECTING;
   flushQueued = false;
@@ -53,6 +62,10 @@ export class BackendConn implements Flushable {
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the node last made progress: a reply arrived, or the queue went from empty to busy. */
   progressAt = 0;
+  /** Bytes of the requests in awaitingReply. */
+  private pendingBytes = 0;
+  /** Clients paused until pendingBytes falls below PENDING_LOW_BYTES. */
+  private readonly waiters = new Set<ReplySink>();
 
   constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {
     this.out = new ByteQueue(opts.bufferSize);
@@ -94,7 +107,11 @@ export class BackendConn implements Flushable {
     for (const req of kept) this.awaitingReply.push(req);
     if (out.length === before) return;
     this.out.clear();
-    for (const req of kept) this.out.appendRange(req.src, req.start, req.end);
+    this.pendingBytes = 0;
+    for (const req of kept) {
+      this.out.appendRange(req.src, req.start, req.end);
+      this.pendingBytes += req.end - req.start;
+    }
     this.unwritten = kept.length;
   }
 
@@ -104,7 +121,20 @@ export class BackendConn implements Flushable {
     this.awaitingReply.push(req);
     this.unwritten++;
     this.out.appendRange(req.src, req.start, req.end);
+    this.pendingBytes += req.end - req.start;
     if (this.state === ConnState.OPEN) markBackendDirty(this);
+    const sink = req.sink;
+    if (this.pendingBytes > PENDING_HIGH_BYTES && sink !== null && !this.waiters.has(sink)) {
+      this.waiters.add(sink);
+      sink.waitForBackend();
+    }
+  }
+
+  private releaseWaiters(): void {
+    if (this.waiters.size === 0) return;
+    const all = [...this.waiters];
+    this.waiters.clear();
+    for (const w of all) w.backendReady();
   }
 
   flush(): void {
@@ -146,11 +176,13 @@ export class BackendConn implements Flushable {
         return;
       }
       if (this.awaitingReply.size < this.unwritten) this.unwritten = this.awaitingReply.size;
+      this.pendingBytes -= req.end - req.start;
       this.events.onReply(req, buf, at, at + n, this);
       at += n;
       if (this.state === ConnState.CLOSED) return;
     }
     this.input.keep(buf, at, this.scan.needBytes);
+    if (this.pendingBytes < PENDING_LOW_BYTES) this.releaseWaiters();
   }
 
   /**
@@ -177,9 +209,11 @@ export class BackendConn implements Flushable {
     const writtenCount = unusable ? 0 : this.awaitingReply.size - this.unwritten;
     this.unwritten = 0;
     let i = 0;
+    this.pendingBytes = 0;
     for (let req = this.awaitingReply.shift(); req !== undefined; req = this.awaitingReply.shift()) {
       this.events.onLost(req, i++ < writtenCount, reason);
     }
+    this.releaseWaiters();
     this.events.onConnectionState(this, wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED, reason);
   }
 

@@ -30,6 +30,9 @@ const EMPTY = new Uint8Array(0);
 
 let nextId = 1;
 
+/** probePeer stops reading a client that does not read its replies once this much is kept. */
+const PROBE_STASH_MAX = 1024 * 1024;
+
 /** Replies of one read are held back for their siblings only up to this many bytes. */
 const HOLD_MAX_BYTES = 64 * 1024;
 
@@ -40,6 +43,8 @@ export class ClientConn implements Flushable, ClientSession {
   name = "";
   retrying = 0;
   held = 0;
+  /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
+  private backendWaits = 0;
   /** Reading is paused (too many in flight, or the client is not reading its replies). */
   private paused = false;
   /** The socket refused bytes; wait for drain. */
@@ -99,7 +104,7 @@ export class ClientConn implements Flushable, ClientSession {
     const end = buf.length;
     const max = this.limits.batchSize;
     let at = 0;
-    while (at < end && this.inFlight < max) {
+    while (at < end && this.inFlight < max && this.backendWaits === 0) {
       const n = readCommand(buf, at, end, f);
       if (n === NEED_MORE) break;
       if (n < 0) {
@@ -126,12 +131,13 @@ export class ClientConn implements Flushable, ClientSession {
   }
 
   /**
-   * A paused socket hears nothing from its peer, not even that it is gone: a client that left
-   * while we waited on it (for replies, or for it to read) would never be closed. Reading again
-   * lets Bun see the close; onData keeps whatever a live client sent and pauses again.
+   * A socket paused while its replies cannot be written hears nothing from its peer, not even
+   * that it is gone: such a client would never be closed. Reading again lets Bun see the close;
+   * onData keeps whatever a live client sent and pauses again, up to PROBE_STASH_MAX bytes.
+   * (A client paused for the nodes' sake is resumed when they answer, and is seen leaving then.)
    */
   probePeer(): void {
-    if (this.paused && !this.closed) this.socket.resume();
+    if (this.blocked && this.paused && !this.closed && this.input.pending < PROBE_STASH_MAX) this.socket.resume();
   }
 
   oldestPending(): Request | null {
@@ -186,7 +192,16 @@ export class ClientConn implements Flushable, ClientSession {
       this.socket.end();
       return;
     }
-    if (this.paused && this.inFlight < this.limits.batchSize) this.resume();
+    if (this.paused && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
+  }
+
+  waitForBackend(): void {
+    this.backendWaits++;
+    this.pause();
+  }
+
+  backendReady(): void {
+    if (--this.backendWaits === 0) this.flush();
   }
 
   /**

@@ -15,6 +15,9 @@ export interface ReplySink {
   retrying: number;
   /** This client's requests held back until no retry of its is pending. */
   held: number;
+  /** A node connection has too much queued: stop reading this client until backendReady. */
+  waitForBackend(): void;
+  backendReady(): void;
 }
 
 /** Why a request is in a backend FIFO: a client's command, or a proxy-internal one. */
