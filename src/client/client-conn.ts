@@ -45,12 +45,14 @@ export class ClientConn implements Flushable, ClientSession {
   held = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
-  /** Reading is paused (too many in flight, or the client is not reading its replies). */
+  /** Reading is paused: batch_size in flight, the client not reading its replies, or a node behind. */
   private paused = false;
   /** The socket refused bytes; wait for drain. */
   private blocked = false;
-  /** After QUIT or a protocol error: no more commands; close once replies are written. */
+  /** After QUIT, a protocol error or at shutdown: no more commands; close once replies are written. */
   private closing = false;
+  /** The client sent FIN: run what it sent, close once replies are written. */
+  private ending = false;
   private head: Request | null = null;
   private tail: Request | null = null;
   private inFlight = 0;
@@ -99,6 +101,7 @@ export class ClientConn implements Flushable, ClientSession {
 
   /** Dispatches the commands in `buf` until batch_size are in flight; keeps the rest for later. */
   private parse(buf: Uint8Array): void {
+    if (this.closing || this.closed) return;
     this.reads++;
     const f = this.frame;
     const end = buf.length;
@@ -188,11 +191,10 @@ export class ClientConn implements Flushable, ClientSession {
       return;
     }
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
-    if (this.closing && this.head === null) {
-      this.socket.end();
-      return;
-    }
-    if (this.paused && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
+    if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
+    // Once ending, all that was read has been parsed when reading is not paused; a partial
+    // command left over can never complete.
+    if ((this.closing || (this.ending && !this.paused)) && this.head === null) this.socket.end();
   }
 
   waitForBackend(): void {
@@ -227,10 +229,14 @@ export class ClientConn implements Flushable, ClientSession {
     this.closing = true;
   }
 
-  /**
-   * The client sent FIN (it may still read), or the proxy is shutting down: answer what was
-   * already read, then close.
-   */
+  /** The client sent FIN (it may still read, as `printf … | nc` does): answer all it sent, then close. */
+  peerEnded(): void {
+    if (this.closed) return;
+    this.ending = true;
+    this.flush();
+  }
+
+  /** Shutdown or idle timeout: no more commands; close once what was dispatched is answered. */
   finish(): void {
     if (this.closed) return;
     this.closing = true;

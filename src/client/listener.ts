@@ -48,7 +48,7 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
     },
     // FIN from the client (allowHalfOpen below): it may still be reading, as `printf … | nc` is.
     end(sock) {
-      sock.data?.finish();
+      sock.data?.peerEnded();
     },
     drain(sock) {
       const c = sock.data;
