@@ -47,9 +47,8 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "info":
       return R.bulkReply(new TextEncoder().encode(info(stats, f.argc > 1 ? text(f, 1).toLowerCase() : "")));
     case "client|setname": {
-      const n = text(f, 2);
-      if (/[\s]/.test(n)) return R.errorReply("ERR Client names cannot contain spaces, newlines or special characters.");
-      s.name = n;
+      if (!validName(f.arg(2))) return ERR_CLIENT_NAME;
+      s.name = text(f, 2);
       return R.OK;
     }
     case "client|getname":
@@ -65,6 +64,14 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     default:
       return R.errorReply(`ERR command '${name}' is not supported by proxy`);
   }
+}
+
+const ERR_CLIENT_NAME = R.errorReply("ERR Client names cannot contain spaces, newlines or special characters.");
+
+/** Redis allows '!' to '~' only. */
+function validName(b: Uint8Array): boolean {
+  for (const c of b) if (c < 33 || c > 126) return false;
+  return true;
 }
 
 const ERR_HELLO_NOAUTH = R.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
@@ -98,7 +105,8 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
       credentials = [text(f, i + 1), text(f, i + 2)];
       i += 2;
     } else if (opt === "setname" && i + 1 < f.argc) {
-      name = text(f, ++i);
+      if (!validName(f.arg(++i))) return ERR_CLIENT_NAME;
+      name = text(f, i);
     } else {
       return R.errorReply(`ERR Syntax error in HELLO option '${text(f, i)}'`);
     }

@@ -363,11 +363,32 @@ export function parseRedirect(buf: Uint8Array, at: number, end: number, fallback
   return { host: host === "" || host === "?" ? fallbackHost : host, port };
 }
 
+/**
+ * Redis' reply byte for byte: the name and the arguments as raw bytes (C strings: cut at a NUL),
+ * arguments while the list is under 128 bytes, each cut to what is left, CR and LF as spaces.
+ */
 function unknownCommand(f: Frame): Uint8Array {
-  const args: string[] = [];
-  for (let i = 1; i < f.argc && i < 4; i++) args.push(`'${argText(f, i).slice(0, 128)}' `);
-  return R.errorReply(`ERR unknown command '${argText(f, 0).slice(0, 128)}', with args beginning with: ${args.join("")}`);
+  const parts: number[] = [...UNKNOWN_HEAD];
+  const cString = (i: number, max: number) => {
+    const a = f.arg(i);
+    for (let j = 0; j < a.length && j < max && a[j] !== 0; j++) parts.push(a[j]);
+  };
+  cString(0, 128);
+  parts.push(...UNKNOWN_MID);
+  const listStart = parts.length;
+  for (let i = 1; i < f.argc && parts.length - listStart < 128; i++) {
+    parts.push(QUOTE);
+    cString(i, 128 - (parts.length - 1 - listStart));
+    parts.push(QUOTE, SPACE);
+  }
+  for (let j = 1; j < parts.length; j++) if (parts[j] === 13 || parts[j] === 10) parts[j] = SPACE;
+  parts.push(13, 10);
+  return Uint8Array.from(parts);
 }
+
+const UNKNOWN_HEAD = enc("-ERR unknown command '");
+const UNKNOWN_MID = enc("', with args beginning with: ");
+const QUOTE = 39, SPACE = 32;
 
 function wrongArity(spec: CommandSpec): Uint8Array {
   return R.errorReply(`ERR wrong number of arguments for '${spec.name}' command`);

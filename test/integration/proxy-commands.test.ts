@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { redisCli, startCluster, type ClusterHandle } from "../helpers/redis-cluster.ts";
 import { rawExchange, startProxy, type ProxyHandle } from "../helpers/proxy.ts";
+import { command } from "../helpers/fake-node.ts";
 import { slotOf } from "../../src/cluster/key-slot.ts";
 
 const BASE = 7400;
@@ -271,6 +272,19 @@ describe("the proxy's own answers", () => {
   test("an unknown command gets Redis' error and the connection stays usable", async () => {
     await expect(client.call("NOSUCHCMD", "a")).rejects.toThrow(/unknown command 'NOSUCHCMD'/);
     expect(await client.ping()).toBe("PONG");
+  });
+
+  test("unknown-command errors and CLIENT SETNAME checks match a Redis node byte for byte", async () => {
+    const cases = [
+      command("FOO", "a", "b", "c", "d", "e"), command("FOO", "x".repeat(200)), command("FOO", "a".repeat(100), "b".repeat(100), "c"),
+      command("FO\r\nO", "a\nb", "c\rd"), command("FOO", "a\0b", "c"), command("x".repeat(300), "y"),
+      command("CLIENT", "SETNAME", "a\x01b"), command("CLIENT", "SETNAME", "a b"), command("CLIENT", "SETNAME", "ok-name~!"),
+    ];
+    for (const c of cases) {
+      const direct = await rawExchange(BASE, c, (t) => t.endsWith("\r\n"));
+      const proxied = await rawExchange(PROXY_PORT, c, (t) => t.endsWith("\r\n"));
+      expect(proxied.text).toBe(direct.text);
+    }
   });
 
   test("wrong arity is refused before reaching a node", async () => {
