@@ -30,8 +30,12 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "quit":
       s.closeAfterReplies();
       return R.OK;
-    case "select":
-      return text(f, 1) === "0" ? R.OK : R.ERR_SELECT;
+    case "select": {
+      // As a cluster node answers: an integer in Redis' strict form first, then only db 0.
+      const db = text(f, 1);
+      if (!/^(0|-?[1-9][0-9]{0,17})$/.test(db)) return ERR_NOT_INTEGER;
+      return db === "0" ? R.OK : R.ERR_SELECT;
+    }
     case "readonly":
     case "readwrite":
       return R.OK;
@@ -66,6 +70,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
   }
 }
 
+const ERR_NOT_INTEGER = R.errorReply("ERR value is not an integer or out of range");
 const ERR_CLIENT_NAME = R.errorReply("ERR Client names cannot contain spaces, newlines or special characters.");
 
 /** Redis allows '!' to '~' only. */

@@ -274,11 +274,12 @@ describe("the proxy's own answers", () => {
     expect(await client.ping()).toBe("PONG");
   });
 
-  test("unknown-command errors and CLIENT SETNAME checks match a Redis node byte for byte", async () => {
+  test("unknown-command errors, CLIENT SETNAME and SELECT checks match a Redis node byte for byte", async () => {
     const cases = [
       command("FOO", "a", "b", "c", "d", "e"), command("FOO", "x".repeat(200)), command("FOO", "a".repeat(100), "b".repeat(100), "c"),
       command("FO\r\nO", "a\nb", "c\rd"), command("FOO", "a\0b", "c"), command("x".repeat(300), "y"),
       command("CLIENT", "SETNAME", "a\x01b"), command("CLIENT", "SETNAME", "a b"), command("CLIENT", "SETNAME", "ok-name~!"),
+      ...["0", "00", "abc", "1", "-0", " 0", "-3"].map((db) => command("SELECT", db)),
     ];
     for (const c of cases) {
       const direct = await rawExchange(BASE, c, (t) => t.endsWith("\r\n"));
