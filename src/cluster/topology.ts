@@ -168,7 +168,18 @@ export class Topology {
   private install(table: SlotTable): void {
     this.table = table;
     const shape = table.describe();
-    if (shape === this.lastShape) return;
+    if (shape !== this.lastShape) this.changed(table, shape);
+    // Every time, not only on change: a node that left while requests waited on it goes once idle.
+    const live = new Set<BackendNode>([...table.masters, ...table.replicas.flat()]);
+    for (const [addr, n] of this.nodes) {
+      if (!live.has(n) && n.idle) {
+        n.closeAll("node left the cluster table");
+        this.nodes.delete(addr);
+      }
+    }
+  }
+
+  private changed(table: SlotTable, shape: string): void {
     const first = this.lastShape === "";
     this.lastShape = shape;
     const replicaCount = table.replicas.reduce((n, r) => n + r.length, 0);
@@ -180,13 +191,5 @@ export class Topology {
     const moved: Request[] = [];
     for (const n of this.nodes.values()) n.takeMovedAway(table, moved);
     if (moved.length > 0) this.opts.resend(moved);
-    // Connections to nodes that left the table are closed once nothing waits on them.
-    const live = new Set<BackendNode>([...table.masters, ...table.replicas.flat()]);
-    for (const [addr, n] of this.nodes) {
-      if (!live.has(n) && n.idle) {
-        n.closeAll("node left the cluster table");
-        this.nodes.delete(addr);
-      }
-    }
   }
 }

@@ -230,6 +230,29 @@ test("MOVED: the command is re-sent to the named node and the slot table is refr
   }, "a GET routed straight to the new owner");
 });
 
+test("a node outside the table is let go once its last request is answered, even if the table never changes", async () => {
+  // A sends GETs to B with MOVED, but the table (A's CLUSTER SLOTS) never lists B.
+  let release: (() => void) | null = null;
+  let b: FakeNode;
+  const a = fake((args) => (args[0] === "GET" ? err(`MOVED ${slot(args[1])} 127.0.0.1:${b.port}`) : DEFAULT));
+  b = fake((args, conn) => {
+    if (args[0] !== "GET") return DEFAULT;
+    release = () => conn.write(bulk("from-b"));
+    return "";
+  });
+  const p = await proxyFor([a], { cluster: "refresh_interval_ms = 200" });
+  const c = client(p);
+  const reply = c.get("k");
+  await waitFor(() => release !== null, "the GET to reach B");
+  // Refreshes come and go while B has the GET: B stays.
+  const refreshes = a.count("CLUSTER SLOTS");
+  await waitFor(() => a.count("CLUSTER SLOTS") >= refreshes + 2, "two refreshes");
+  expect(b.open).toBe(1);
+  release!();
+  expect(await reply).toBe("from-b");
+  await waitFor(() => b.open === 0, "the proxy to close its connection to B");
+});
+
 test("a burst of MOVED replies costs a handful of CLUSTER SLOTS queries, not one per reply", async () => {
   // A keeps claiming every slot and answering MOVED: every one of 2000 GETs is redirected.
   let b: FakeNode;
