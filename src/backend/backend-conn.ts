@@ -25,8 +25,9 @@ export const enum ConnState { CONNECTING, OPEN, CLOSED }
 /**
  * UP: connected. LOST: a working connection ended (the node may be fine: idle timeout,
  * CLIENT KILL). FAILED: the node could not be used at all (connect error, AUTH refused).
+ * CLOSED: the proxy closed it on purpose (shut), which says nothing about the node.
  */
-export const enum ConnEvent { UP, LOST, FAILED }
+export const enum ConnEvent { UP, LOST, FAILED, CLOSED }
 
 export interface BackendOptions {
   host: string;
@@ -62,6 +63,7 @@ export class BackendConn implements Flushable {
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the node last made progress: a reply arrived, or the queue went from empty to busy. */
   progressAt = 0;
+  private deliberate = false;
   /** Bytes of the requests in awaitingReply. */
   private pendingBytes = 0;
   /** Clients paused until pendingBytes falls below PENDING_LOW_BYTES. */
@@ -196,6 +198,12 @@ export class BackendConn implements Flushable {
     sock?.terminate();
   }
 
+  /** Closes the connection on purpose (the node left the table, shutdown): not a failure. */
+  shut(reason: string): void {
+    this.deliberate = true;
+    this.close(reason);
+  }
+
   /** Idempotent: the first call reports the requests and the state change. */
   lose(reason: string, unusable = false): void {
     if (this.state === ConnState.CLOSED) return;
@@ -214,7 +222,8 @@ export class BackendConn implements Flushable {
       this.events.onLost(req, i++ < writtenCount, reason);
     }
     this.releaseWaiters();
-    this.events.onConnectionState(this, wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED, reason);
+    const event = this.deliberate ? ConnEvent.CLOSED : wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED;
+    this.events.onConnectionState(this, event, reason);
   }
 
   private clearConnectTimer(): void {

@@ -92,7 +92,7 @@ export class BackendNode {
   }
 
   closeAll(reason: string): void {
-    for (const c of this.conns) c?.close(reason);
+    for (const c of this.conns) c?.shut(reason);
   }
 
   get idle(): boolean {

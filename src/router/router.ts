@@ -292,8 +292,8 @@ export class Router implements BackendEvents {
     // it would be retried every 100 ms for good.
     if (state === ConnEvent.FAILED) node.noteConnect(false);
     else if (state === ConnEvent.UP && conn.opts.authRequest === null) node.noteConnect(true);
-    if (state === ConnEvent.UP) {
-      log.debug("connected to {addr}", { addr: node.addr });
+    if (state === ConnEvent.UP || state === ConnEvent.CLOSED) {
+      log.debug("{event} {addr}: {reason}", { event: state === ConnEvent.UP ? "connected to" : "closed", addr: node.addr, reason });
       return;
     }
     if (state === ConnEvent.LOST) log.warn("connection to {addr} lost: {reason}", { addr: node.addr, reason });
