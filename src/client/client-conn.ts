@@ -193,8 +193,9 @@ export class ClientConn implements Flushable, ClientSession {
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
     if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
     // Once ending, all that was read has been parsed when reading is not paused; a partial
-    // command left over can never complete.
-    if ((this.closing || (this.ending && !this.paused)) && this.head === null) this.socket.end();
+    // command left over can never complete. (Replies the resume just completed go out first:
+    // they marked this client for another flush.)
+    if ((this.closing || (this.ending && !this.paused)) && this.head === null && this.out.size === 0) this.socket.end();
   }
 
   waitForBackend(): void {
