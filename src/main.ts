@@ -80,7 +80,7 @@ async function serve(cfg: Config): Promise<number> {
   try {
     listening = listen({
       bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
-      idleTimeoutMs: cfg.server.clientIdleTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
+      idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
       batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
       bufferSize: cfg.performance.bufferSize, password: cfg.server.password,
     }, router, stats);

@@ -23,6 +23,8 @@ export interface ClientLimits {
   password: string;
   /** 0: clients are never closed for idleness, so their activity need not be timed. */
   idleTimeoutMs: number;
+  /** A client whose socket has taken no reply bytes for this long is closed; 0 = never. */
+  writeTimeoutMs: number;
 }
 
 const log = getLogger(["predixy", "client"]);
@@ -49,6 +51,8 @@ export class ClientConn implements Flushable, ClientSession {
   private paused = false;
   /** The socket refused bytes; wait for drain. */
   private blocked = false;
+  /** When `blocked` last became true (performance.now()). */
+  private blockedSince = 0;
   /** After QUIT, a protocol error or at shutdown: no more commands; close once replies are written. */
   private closing = false;
   /** The client sent FIN: run what it sent, close once replies are written. */
@@ -139,8 +143,14 @@ export class ClientConn implements Flushable, ClientSession {
    * onData keeps whatever a live client sent and pauses again, up to PROBE_STASH_MAX bytes.
    * (A client paused for the nodes' sake is resumed when they answer, and is seen leaving then.)
    */
-  probePeer(): void {
-    if (this.blocked && this.paused && !this.closed && this.input.pending < PROBE_STASH_MAX) this.socket.resume();
+  probePeer(now: number): void {
+    if (!this.blocked || this.closed) return;
+    // Past the stash cap there is no other way to tell a gone peer from one that does not read.
+    const stuck = this.limits.writeTimeoutMs > 0 && now - this.blockedSince > this.limits.writeTimeoutMs;
+    if (stuck) {
+      log.info("client {id}: took none of its replies for {ms} ms, closing", { id: this.id, ms: Math.round(now - this.blockedSince) });
+      this.close();
+    } else if (this.paused && this.input.pending < PROBE_STASH_MAX) this.socket.resume();
   }
 
   oldestPending(): Request | null {
@@ -187,6 +197,7 @@ export class ClientConn implements Flushable, ClientSession {
     if (this.closed || this.blocked || this.waitsForSiblings()) return;
     if (!this.out.writeTo(this.socket)) {
       this.blocked = true;
+      this.blockedSince = performance.now();
       this.pause();
       return;
     }

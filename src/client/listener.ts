@@ -80,7 +80,8 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
   const server = Bun.listen<ClientConn | null>(listenOptions);
 
   const probe = setInterval(() => {
-    for (const c of clients) c.probePeer();
+    const now = performance.now();
+    for (const c of clients) c.probePeer(now);
   }, 1000);
   probe.unref?.();
 

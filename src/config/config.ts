@@ -25,6 +25,7 @@ export interface Config {
     password: string;
     /** 0 = never close idle clients. */
     clientIdleTimeoutMs: number;
+    clientWriteTimeoutMs: number;
   };
   cluster: {
     entryPoints: HostPort[];
@@ -161,6 +162,7 @@ export const CONFIG_SCHEMA = {
     max_clients: int(1, Number.MAX_SAFE_INTEGER, 10000),
     password: str(""),
     client_idle_timeout_ms: int(0, TIMER_MAX, 0),
+    client_write_timeout_ms: int(0, TIMER_MAX, 60000),
   },
   cluster: {
     entry_points: entryPoints,

@@ -232,3 +232,26 @@ test("a node that falls behind stops the proxy reading its senders: what waits f
   expect(text).toBe("+OK\r\n".repeat(count));
   expect(a.count("SET")).toBe(count);
 }, 60_000);
+
+test("client_write_timeout_ms: a client that takes none of its replies is closed; a slow reader is not", async () => {
+  const big = "v".repeat(1 << 20);
+  const p = await proxyFor(fake((args) => (args[0] === "GET" ? bulk(big) : DEFAULT)), { server: "client_write_timeout_ms = 500" });
+  const c = client(p);
+  const connected = async () => Number(/connected_clients:(\d+)/.exec(await c.info("clients"))![1]);
+  // A slow reader: takes its 20 MB of replies in 256 KB sips, 100 ms apart (well past 500 ms in all).
+  let got = 0;
+  const slow = connect({ host: "127.0.0.1", port: p.port });
+  cleanups.push(() => slow.destroy());
+  slow.on("data", (d) => { got += d.length; slow.pause(); setTimeout(() => slow.resume(), 100); });
+  slow.setNoDelay(true);
+  slow.write(command("GET", "k").repeat(20));
+  // A reader that never reads.
+  const deaf = await Bun.connect({ hostname: "127.0.0.1", port: p.port, socket: { data() {} } });
+  cleanups.push(() => deaf.end());
+  deaf.pause();
+  deaf.write(command("GET", "k").repeat(20));
+  await waitFor(() => p.logs().includes("took none of its replies"), "the deaf client to be closed", 10_000);
+  expect(await connected()).toBeGreaterThanOrEqual(2); // c and the slow reader
+  await waitFor(() => got >= 20 * (big.length + 11), "the slow reader's replies", 30_000);
+  expect(p.logs().match(/took none of its replies/g)!.length).toBe(1);
+}, 60_000);

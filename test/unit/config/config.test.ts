@@ -34,6 +34,7 @@ const INT_RANGES: Record<string, [number, number]> = {
   "server.port": [1, 65535],
   "server.max_clients": [1, Number.MAX_SAFE_INTEGER],
   "server.client_idle_timeout_ms": [0, 2 ** 31 - 1],
+  "server.client_write_timeout_ms": [0, 2 ** 31 - 1],
   "cluster.refresh_interval_ms": [100, 2 ** 31 - 1],
   "cluster.connect_timeout_ms": [1, 2 ** 31 - 1],
   "cluster.command_timeout_ms": [1, 2 ** 31 - 1],
@@ -80,6 +81,7 @@ port = 7617
 max_clients = 500
 password = "s3cret"
 client_idle_timeout_ms = 30000
+client_write_timeout_ms = 1500
 [cluster]
 entry_points = ["10.0.0.1:7000", "[fe80::1]:7001", "redis-a.example.com:7002"]
 username = "proxy"
@@ -103,7 +105,7 @@ max_client_output_bytes = 1048576
 level = "debug"
 `;
     const expected: Config = {
-      server: { bind: "::", port: 7617, maxClients: 500, password: "s3cret", clientIdleTimeoutMs: 30000 },
+      server: { bind: "::", port: 7617, maxClients: 500, password: "s3cret", clientIdleTimeoutMs: 30000, clientWriteTimeoutMs: 1500 },
       cluster: {
         entryPoints: [
           { host: "10.0.0.1", port: 7000 },
@@ -128,7 +130,7 @@ level = "debug"
   test("omitted keys and sections take their defaults", () => {
     expect(parseConfig(MIN)).toEqual(defaultConfig(EP));
     expect(parseConfig(MIN)).toEqual({
-      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0 },
+      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0, clientWriteTimeoutMs: 60000 },
       cluster: {
         entryPoints: EP,
         username: "",
