@@ -1,41 +1,14 @@
 // The client side's limits and lifecycle: pre-AUTH caps, request size, half-close, idleness,
 // shutdown and the open-file limit, against scripted fake nodes.
 
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { connect } from "node:net";
-import { Redis } from "ioredis";
-import { bulk, command, DEFAULT, startFakeNode, type FakeHandler, type FakeNode } from "../helpers/fake-node.ts";
-import { rawExchange, startProxy, type ProxyExtra, type ProxyHandle } from "../helpers/proxy.ts";
+import type { Redis } from "ioredis";
+import { bulk, command, DEFAULT, type FakeHandler } from "../helpers/fake-node.ts";
+import { rawExchange } from "../helpers/proxy.ts";
+import { scripted, waitFor } from "../helpers/scripted.ts";
 
-// Ports 7300–7349, each used once per run.
-let nextPort = 7300;
-function port(): number {
-  if (nextPort > 7349) throw new Error("client-limits: out of ports 7300-7349");
-  return nextPort++;
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-function fake(handler?: FakeHandler): FakeNode {
-  const node = startFakeNode(port(), handler);
-  cleanups.push(() => node.stop());
-  return node;
-}
-
-async function proxyFor(node: FakeNode, extra: ProxyExtra = {}): Promise<ProxyHandle> {
-  const p = await startProxy(port(), [`127.0.0.1:${node.port}`], extra);
-  cleanups.push(() => p.stop());
-  return p;
-}
-
-function client(p: ProxyHandle): Redis {
-  const c = new Redis({ port: p.port, host: "127.0.0.1", maxRetriesPerRequest: 0 });
-  cleanups.push(() => c.disconnect());
-  return c;
-}
+const { fake, proxyFor, client, cleanups } = scripted(7300, 7349);
 
 /** GET answers "value" at once, except `GET slow`, answered after `ms`. */
 const slowNode = (ms: number): FakeHandler => (args, conn) => {
@@ -45,18 +18,10 @@ const slowNode = (ms: number): FakeHandler => (args, conn) => {
   return "";
 };
 
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
 const statOf = async (c: Redis, name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(await c.info("stats"))![1]);
 
 test("before AUTH a client is held to Redis' limits: 10 arguments of 16 KiB", async () => {
-  const p = await proxyFor(fake(), { server: `password = "pw"` });
+  const p = await proxyFor([fake()], { server: `password = "pw"` });
   const many = await rawExchange(p.port, "*11\r\n", (t) => t.includes("\r\n"));
   expect(many.text).toBe("-ERR Protocol error: unauthenticated multibulk length\r\n");
   expect(many.closed).toBe(true);
@@ -75,7 +40,7 @@ test("before AUTH a client is held to Redis' limits: 10 arguments of 16 KiB", as
 
 test("AUTH and HELLO answer as Redis does: bad options log nobody in, arity before NOAUTH", async () => {
   const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
-  const p = await proxyFor(a, { server: `password = "pw"` });
+  const p = await proxyFor([a], { server: `password = "pw"` });
   const r = await rawExchange(p.port,
     command("HELLO", "2", "AUTH", "default", "pw", "BOGUS") + command("AUTH", "default", "pw", "more") + command("GET") +
     command("HELLO", "2") + command("GET", "k"),
@@ -89,7 +54,7 @@ test("AUTH and HELLO answer as Redis does: bad options log nobody in, arity befo
   expect(a.count("GET")).toBe(0);
 
   // No password configured: the default user takes any password; AUTH <pass> alone is an error.
-  const open = await proxyFor(a);
+  const open = await proxyFor([a]);
   const o = await rawExchange(open.port, command("AUTH", "default", "x") + command("AUTH", "bob", "x") + command("AUTH", "x"),
     (t) => t.split("\r\n").length > 3);
   expect(o.text).toBe("+OK\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n" +
@@ -98,7 +63,7 @@ test("AUTH and HELLO answer as Redis does: bad options log nobody in, arity befo
 
 test("max_client_input_bytes: a request growing past it gets an error and its client is closed; others are unaffected", async () => {
   const a = fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT));
-  const p = await proxyFor(a, { rest: "[performance]\nmax_client_input_bytes = 4096" });
+  const p = await proxyFor([a], { rest: "[performance]\nmax_client_input_bytes = 4096" });
   const other = client(p);
   expect(await other.get("k")).toBe("value");
 
@@ -115,7 +80,7 @@ test("max_client_input_bytes: a request growing past it gets an error and its cl
 
 test("a client that half-closes after its commands still gets every reply, then the connection closes", async () => {
   // batch_size 2: most of what it sent is still unparsed in the proxy when its FIN arrives.
-  const p = await proxyFor(fake(slowNode(300)), { rest: "[performance]\nbatch_size = 2" });
+  const p = await proxyFor([fake(slowNode(300))], { rest: "[performance]\nbatch_size = 2" });
   let text = "";
   let closed = false;
   // node:net, because its allowHalfOpen keeps reading after our FIN, as `printf … | nc` does.
@@ -129,7 +94,7 @@ test("a client that half-closes after its commands still gets every reply, then 
 });
 
 test("client_idle_timeout_ms: a client waiting for a slow reply is not idle", async () => {
-  const p = await proxyFor(fake(slowNode(1000)), { server: "client_idle_timeout_ms = 200" });
+  const p = await proxyFor([fake(slowNode(1000))], { server: "client_idle_timeout_ms = 200" });
   const r = await rawExchange(p.port, command("GET", "slow"), (t) => t.endsWith("late\r\n"));
   expect(r.text).toBe("$4\r\nlate\r\n");
   expect(r.closed).toBe(false);
@@ -137,7 +102,7 @@ test("client_idle_timeout_ms: a client waiting for a slow reply is not idle", as
 
 test("SIGTERM: replies still in flight reach their clients before the proxy exits", async () => {
   const a = fake(slowNode(500));
-  const p = await proxyFor(a);
+  const p = await proxyFor([a]);
   const pending = rawExchange(p.port, command("GET", "slow"), (t) => t.endsWith("late\r\n"));
   await waitFor(() => a.count("GET") === 1, "the GET to reach the node");
   await p.stop();
@@ -147,7 +112,7 @@ test("SIGTERM: replies still in flight reach their clients before the proxy exit
 });
 
 test("max_clients is lowered to fit the open-file limit, so extra clients get an error instead of hanging", async () => {
-  const p = await proxyFor(fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT)), { openFiles: 100 });
+  const p = await proxyFor([fake((args) => (args[0] === "GET" ? bulk("value") : DEFAULT))], { openFiles: 100 });
   const m = /max_clients lowered from 10000 to (\d+)/.exec(p.logs());
   expect(m).not.toBeNull();
   const fit = Number(m![1]);
@@ -174,7 +139,7 @@ test("batch_size bounds the commands in flight even when one read carries many m
     held.push(() => conn.write(bulk(args[1])));
     return "";
   });
-  const p = await proxyFor(a, { rest: "[performance]\nbatch_size = 4" });
+  const p = await proxyFor([a], { rest: "[performance]\nbatch_size = 4" });
   const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
   const pending = rawExchange(p.port, keys.map((k) => command("GET", k)).join(""), (t) => t.endsWith("$3\r\nk49\r\n"), 10_000);
   await waitFor(() => a.count("GET") === 4, "the first 4 GETs");
@@ -191,7 +156,7 @@ test("batch_size bounds the commands in flight even when one read carries many m
 // A paused socket hears nothing from its peer. Which interleaving leaves one behind depends on
 // timing (Bun sees most of these closes), so the test makes many: ~3% of them stuck before the fix.
 test("clients that disconnect while their reading is paused are all closed and counted out", async () => {
-  const p = await proxyFor(fake((args) => (args[0] === "SET" ? "+OK\r\n" : DEFAULT)));
+  const p = await proxyFor([fake((args) => (args[0] === "SET" ? "+OK\r\n" : DEFAULT))]);
   const c = client(p);
   const connected = async () => Number(/connected_clients:(\d+)/.exec(await c.info("clients"))![1]);
   const burst = Array.from({ length: 3000 }, (_, i) => command("SET", `key${i % 100}`, "x".repeat(40))).join("");
@@ -213,7 +178,7 @@ test("a node that falls behind stops the proxy reading its senders: what waits f
     held.push(() => conn.write("+OK\r\n"));
     return "";
   });
-  const p = await proxyFor(a);
+  const p = await proxyFor([a]);
   const value = "v".repeat(1 << 20);
   const count = 40;
   // node:net queues what the socket cannot take yet (Bun's write does not).
@@ -235,7 +200,7 @@ test("a node that falls behind stops the proxy reading its senders: what waits f
 
 test("client_write_timeout_ms: a client that takes none of its replies is closed; a slow reader is not", async () => {
   const big = "v".repeat(1 << 20);
-  const p = await proxyFor(fake((args) => (args[0] === "GET" ? bulk(big) : DEFAULT)), { server: "client_write_timeout_ms = 500" });
+  const p = await proxyFor([fake((args) => (args[0] === "GET" ? bulk(big) : DEFAULT))], { server: "client_write_timeout_ms = 500" });
   const c = client(p);
   const connected = async () => Number(/connected_clients:(\d+)/.exec(await c.info("clients"))![1]);
   // A slow reader: takes its 20 MB of replies in 256 KB sips, 100 ms apart (well past 500 ms in all).

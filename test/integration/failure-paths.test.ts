@@ -1,40 +1,13 @@
 // Failure paths against scripted fake cluster nodes: retries, redirects, timeouts, lost connections, auth, limits.
 
-import { afterEach, expect, test } from "bun:test";
-import { Redis } from "ioredis";
+import { expect, test } from "bun:test";
 import { slotOf } from "../../src/cluster/key-slot.ts";
-import { bulk, CLOSE, command, DEFAULT, err, NO_REPLY, startFakeNode, type FakeHandler, type FakeNode, type FakeNodeOptions } from "../helpers/fake-node.ts";
-import { rawExchange, startProxy, type ProxyHandle } from "../helpers/proxy.ts";
+import { bulk, CLOSE, command, DEFAULT, err, NO_REPLY, type FakeHandler, type FakeNode } from "../helpers/fake-node.ts";
+import { rawExchange } from "../helpers/proxy.ts";
+import { scripted, waitFor } from "../helpers/scripted.ts";
 
-// Ports 7600–7699, each used once per run so a test never meets a previous test's lingering socket.
-let nextPort = 7600;
-function port(): number {
-  if (nextPort > 7699) throw new Error("failure-paths: out of ports 7600-7699");
-  return nextPort++;
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-function fake(handler?: FakeHandler, opts?: FakeNodeOptions): FakeNode {
-  const node = startFakeNode(port(), handler, opts);
-  cleanups.push(() => node.stop());
-  return node;
-}
-
-async function proxyFor(nodes: FakeNode[], extra: Parameters<typeof startProxy>[2] = {}): Promise<ProxyHandle> {
-  const p = await startProxy(port(), nodes.map((n) => `127.0.0.1:${n.port}`), extra);
-  cleanups.push(() => p.stop());
-  return p;
-}
-
-function client(p: ProxyHandle): Redis {
-  const c = new Redis({ port: p.port, host: "127.0.0.1", maxRetriesPerRequest: 0 });
-  cleanups.push(() => c.disconnect());
-  return c;
-}
+// Ports 7600–7699.
+const { fake, proxyFor, client, cleanups } = scripted(7600, 7699);
 
 const enc = new TextEncoder();
 const slot = (k: string) => { const b = enc.encode(k); return slotOf(b, 0, b.length); };
@@ -45,15 +18,6 @@ function keyIn(from: number, to: number, prefix = "k"): string {
     const k = `${prefix}:${i}`;
     const s = slot(k);
     if (s >= from && s <= to) return k;
-  }
-}
-
-/** Polls `cond` until true; fails the test after `ms` (generous: this bounds a wait, it times nothing). */
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
   }
 }
 
