@@ -20,6 +20,9 @@ export interface TopologyOptions {
   resend: (reqs: Request[]) => void;
 }
 
+/** A topology query unanswered this long gets the next candidate asked beside it. */
+const HEDGE_MS = 200;
+
 /** Soonest a MOVED-triggered refresh may follow the previous one: a redirect storm costs one query. */
 const MIN_REFRESH_GAP_MS = 100;
 
@@ -91,22 +94,50 @@ export class Topology {
     return this.refreshing;
   }
 
-  private async doRefresh(): Promise<boolean> {
+  /**
+   * Asks the candidates in turn; one that has not answered within HEDGE_MS gets the next one
+   * asked beside it, so a frozen node costs HEDGE_MS rather than connect_timeout_ms. The first
+   * usable table wins.
+   */
+  private doRefresh(): Promise<boolean> {
+    const candidates = this.candidates();
     const errors: string[] = [];
-    for (const { host, port } of this.candidates()) {
-      try {
-        const [reply] = await query(host, port, [["CLUSTER", "SLOTS"]], this.opts.auth, this.opts.connectTimeoutMs);
-        if (reply instanceof RespError) throw new Error(reply.message);
-        const table = this.buildTable(reply, host);
-        if (table.masters.length === 0) throw new Error("CLUSTER SLOTS lists no slots");
-        this.install(table);
-        return true;
-      } catch (err) {
-        errors.push(`${formatAddr(host, port)}: ${(err as Error).message}`);
-      }
-    }
-    log.error("topology refresh failed on every node: {errors}", { errors: errors.join("; ") });
-    return false;
+    let next = 0, running = 0, settled = false;
+    return new Promise<boolean>((resolve) => {
+      const settle = (ok: boolean) => {
+        settled = true;
+        if (!ok) log.error("topology refresh failed on every node: {errors}", { errors: errors.join("; ") });
+        resolve(ok);
+      };
+      const launch = (): void => {
+        if (settled) return;
+        if (next >= candidates.length) {
+          if (running === 0) settle(false);
+          return;
+        }
+        const { host, port } = candidates[next++];
+        running++;
+        let hedged = false;
+        const hedge = setTimeout(() => { hedged = true; launch(); }, HEDGE_MS);
+        query(host, port, [["CLUSTER", "SLOTS"]], this.opts.auth, this.opts.connectTimeoutMs)
+          .then(([reply]) => {
+            if (settled) return;
+            if (reply instanceof RespError) throw new Error(reply.message);
+            const table = this.buildTable(reply, host);
+            if (table.masters.length === 0) throw new Error("CLUSTER SLOTS lists no slots");
+            this.install(table);
+            settle(true);
+          })
+          .catch((err: Error) => { errors.push(`${formatAddr(host, port)}: ${err.message}`); })
+          .finally(() => {
+            clearTimeout(hedge);
+            running--;
+            if (!hedged) launch(); // failed: the next one now (a success has settled already)
+            else if (!settled && running === 0 && next >= candidates.length) settle(false);
+          });
+      };
+      launch();
+    });
   }
 
   /** Known masters first (they know the newest config), then replicas, then entry points. */

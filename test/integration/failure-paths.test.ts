@@ -219,6 +219,16 @@ test("a node outside the table is let go once its last request is answered, even
   expect(p.logs()).not.toContain("node left the cluster table");
 });
 
+test("topology discovery does not wait out a node that never answers CLUSTER SLOTS", async () => {
+  // The first entry point accepts the query and says nothing; connect_timeout_ms is longer than
+  // startProxy waits (15 s), so the proxy can only come up by asking the second one meanwhile.
+  const silent = fake((args) => (args[0] === "CLUSTER" ? NO_REPLY : DEFAULT));
+  const good = fake((args) => (args[0] === "GET" ? bulk("served") : DEFAULT));
+  const p = await proxyFor([silent, good], { cluster: "connect_timeout_ms = 30000" });
+  expect(silent.count("CLUSTER SLOTS")).toBe(1);
+  expect(await client(p).get("k")).toBe("served");
+});
+
 test("a burst of MOVED replies costs a handful of CLUSTER SLOTS queries, not one per reply", async () => {
   // A keeps claiming every slot and answering MOVED: every one of 2000 GETs is redirected.
   let b: FakeNode;
