@@ -60,6 +60,7 @@ async function serve(cfg: Config): Promise<number> {
       authRequest,
     }, router!),
     resend: (reqs) => router!.resend(reqs),
+    fence: (reqs) => router!.fence(reqs),
   });
   router = new Router(topology, {
     maxRedirects: cfg.cluster.maxRedirects,

@@ -117,6 +117,11 @@ export class BackendConn implements Flushable {
     this.unwritten = kept.length;
   }
 
+  /** Visits the requests sent on an open connection and not answered yet, oldest first. */
+  forEachInFlight(fn: (req: Request) => void): void {
+    if (this.state === ConnState.OPEN) this.awaitingReply.forEach(fn);
+  }
+
   /** Queues `req`'s bytes for the node and `req` for its reply; written at the end of this tick. */
   enqueue(req: Request): void {
     if (this.awaitingReply.size === 0) this.progressAt = performance.now();

@@ -1,7 +1,7 @@
 // A Redis node as the proxy sees it: its address and its few shared, multiplexed connections.
 
 import type { SlotTable } from "../cluster/slot-table.ts";
-import type { Request } from "../router/request.ts";
+import { Kind, type Request } from "../router/request.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
 export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
@@ -58,13 +58,21 @@ export class BackendNode {
    * `table` now gives to another node: removed and appended to `out` (see Topology.install).
    */
   takeMovedAway(table: SlotTable, out: Request[]): void {
-    const stays = (req: Request) => {
-      // Redirected ones were sent here on a node's word (MOVED/ASK), not the table's.
-      if (req.slot < 0 || req.redirects > 0) return true;
-      const owner = table.nodeFor(req.slot);
-      return owner === null || owner === this;
-    };
+    const stays = (req: Request) => !this.lostSlotOf(req, table);
     for (const c of this.conns) c?.takeUnsent(stays, out);
+  }
+
+  /** Client requests already on their way here whose slot `table` now gives to another node. */
+  inFlightMovedAway(table: SlotTable, out: Request[]): void {
+    const visit = (req: Request) => { if (req.kind === Kind.CLIENT && this.lostSlotOf(req, table)) out.push(req); };
+    for (const c of this.conns) c?.forEachInFlight(visit);
+  }
+
+  private lostSlotOf(req: Request, table: SlotTable): boolean {
+    // Redirected ones were sent here on a node's word (MOVED/ASK), not the table's.
+    if (req.slot < 0 || req.redirects > 0) return false;
+    const owner = table.nodeFor(req.slot);
+    return owner !== null && owner !== this;
   }
 
   /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */

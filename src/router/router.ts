@@ -130,6 +130,20 @@ export class Router implements BackendEvents {
     }
   }
 
+  /**
+   * `reqs` went to a node that has since lost their slot: until each has its final reply (after
+   * the MOVED, or from the old node itself), its client's later commands are held, as behind a
+   * retry, so they cannot run first on the new owner.
+   */
+  fence(reqs: Request[]): void {
+    for (const req of reqs) {
+      const sink = req.sink;
+      if (sink === null || sink.closed || req.inRetry) continue;
+      req.inRetry = true;
+      sink.retrying++;
+    }
+  }
+
   /** Sends `reqs` again, in order, by the current table. */
   resend(reqs: Request[]): void {
     for (const req of reqs) this.send(req);

@@ -24,6 +24,11 @@ export class Ring<T> {
     return x;
   }
 
+  /** Visits the items, oldest first, without removing them. */
+  forEach(fn: (x: T) => void): void {
+    for (let i = 0; i < this.count; i++) fn(this.items[(this.head + i) & (this.items.length - 1)] as T);
+  }
+
   private grow(): void {
     const next: (T | undefined)[] = Array.from({ length: this.items.length * 2 });
     for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) & (this.items.length - 1)];

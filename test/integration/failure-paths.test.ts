@@ -229,6 +229,32 @@ test("topology discovery does not wait out a node that never answers CLUSTER SLO
   expect(await client(p).get("k")).toBe("served");
 });
 
+test("a command sent after the table moved its slot does not overtake an earlier one still at the old owner", async () => {
+  const key = "fence:k", s = slot(key);
+  let answerMoved: (() => void) | null = null;
+  let y: FakeNode;
+  const x = fake((args, conn) => {
+    if (args[0] !== "INCR") return DEFAULT;
+    // Slow, as behind a big MIGRATE: it answers MOVED only when the test says so.
+    answerMoved = () => conn.write(err(`MOVED ${s} 127.0.0.1:${y.port}`));
+    return "";
+  });
+  let counter = 0;
+  y = fake((args) => (args[0] === "INCR" ? `:${++counter}\r\n` : DEFAULT));
+  x.slots = y.slots = [[0, 16383, x.port]];
+  const p = await proxyFor([x], { cluster: "refresh_interval_ms = 100" });
+  const c = client(p);
+  const first = c.incr(key);
+  await waitFor(() => answerMoved !== null, "the first INCR to reach the old owner");
+  // The slot moves to Y; the proxy's next refresh learns it while the first INCR is still at X.
+  x.slots = y.slots = [[0, s - 1, x.port], [s, s, y.port], [s + 1, 16383, x.port]].filter(([a, b]) => a <= b) as typeof x.slots;
+  await waitFor(() => p.logs().includes("topology changed"), "the new table");
+  const second = c.incr(key);
+  await Bun.sleep(100);
+  answerMoved!();
+  expect([await first, await second]).toEqual([1, 2]);
+});
+
 test("a burst of MOVED replies costs a handful of CLUSTER SLOTS queries, not one per reply", async () => {
   // A keeps claiming every slot and answering MOVED: every one of 2000 GETs is redirected.
   let b: FakeNode;
