@@ -202,10 +202,12 @@ export class Topology {
     this.table = table;
     const shape = table.describe();
     if (shape !== this.lastShape) this.changed(table, shape);
-    // Every time, not only on change: a node that left while requests waited on it goes once idle.
+    // Every time, not only on change: a node that left while requests waited on it goes once
+    // idle. One backing off stays until it may be tried again, or a redirect naming it would
+    // start it over with a fresh connect each time.
     const live = new Set<BackendNode>([...table.masters, ...table.replicas.flat()]);
     for (const [addr, n] of this.nodes) {
-      if (!live.has(n) && n.idle) {
+      if (!live.has(n) && n.idle && n.reachable) {
         n.closeAll("node left the cluster table");
         this.nodes.delete(addr);
       }

@@ -218,6 +218,12 @@ export class Router implements BackendEvents {
       const target = parseRedirect(buf, s + (moved ? MOVED.length : ASK.length), end - 2, conn.opts.host);
       if (target === null) return false;
       const node = this.topology.node(target.host, target.port);
+      if (!node.reachable) {
+        // Backing off after failed connects, as send() does: no new connect per redirect.
+        this.topology.requestRefresh();
+        if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
+        return true;
+      }
       if (moved) {
         this.topology.requestRefresh();
         node.send(req);

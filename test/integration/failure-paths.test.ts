@@ -7,7 +7,7 @@ import { rawExchange } from "../helpers/proxy.ts";
 import { scripted, waitFor } from "../helpers/scripted.ts";
 
 // Ports 7600–7699.
-const { fake, proxyFor, client, cleanups } = scripted(7600, 7699);
+const { port, fake, proxyFor, client, cleanups } = scripted(7600, 7699);
 
 const enc = new TextEncoder();
 const slot = (k: string) => { const b = enc.encode(k); return slotOf(b, 0, b.length); };
@@ -253,6 +253,21 @@ test("a command sent after the table moved its slot does not overtake an earlier
   await Bun.sleep(100);
   answerMoved!();
   expect([await first, await second]).toEqual([1, 2]);
+});
+
+test("a redirect to a node that refuses connections backs off instead of connecting per command", async () => {
+  const dead = port(); // nothing listens here
+  const x = fake((args) => (args[0] === "GET" ? err(`ASK ${slot(args[1])} 127.0.0.1:${dead}`) : DEFAULT));
+  const p = await proxyFor([x], { cluster: "retry_timeout_ms = 0\nrefresh_interval_ms = 100" });
+  const c = client(p);
+  let errors = 0;
+  const until = Date.now() + 1500;
+  while (Date.now() < until) await c.get("k").catch(() => { errors++; });
+  expect(errors).toBeGreaterThan(20);
+  // Backoff (100 ms doubling) allows a handful of connects in 1.5 s, not one per GET.
+  const connects = p.logs().split("\n").filter((l) => l.includes(`:${dead}`) && l.includes("failed")).length;
+  expect(connects).toBeGreaterThan(0);
+  expect(connects).toBeLessThanOrEqual(8);
 });
 
 test("a burst of MOVED replies costs a handful of CLUSTER SLOTS queries, not one per reply", async () => {
