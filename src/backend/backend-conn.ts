@@ -115,6 +115,7 @@ export class BackendConn implements Flushable {
       this.pendingBytes += req.end - req.start;
     }
     this.unwritten = kept.length;
+    if (this.pendingBytes < PENDING_LOW_BYTES) this.releaseWaiters();
   }
 
   /** Visits the requests sent on an open connection and not answered yet, oldest first. */

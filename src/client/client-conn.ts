@@ -145,6 +145,14 @@ export class ClientConn implements Flushable, ClientSession {
    */
   probePeer(now: number): void {
     if (!this.blocked || this.closed) return;
+    // A slow reader frees send-buffer space too slowly for Bun's drain, which waits for a good
+    // part of the buffer: offer the bytes now, and count any taken as the client reading.
+    const before = this.out.size;
+    if (this.out.writeTo(this.socket)) {
+      this.onDrain();
+      return;
+    }
+    if (this.out.size < before) this.blockedSince = now;
     // Past the stash cap there is no other way to tell a gone peer from one that does not read.
     const stuck = this.limits.writeTimeoutMs > 0 && now - this.blockedSince > this.limits.writeTimeoutMs;
     if (stuck) {
