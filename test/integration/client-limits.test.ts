@@ -220,3 +220,37 @@ test("client_write_timeout_ms: a client that takes none of its replies is closed
   await waitFor(() => got >= 20 * (big.length + 11), "the slow reader's replies", 30_000);
   expect(p.logs().match(/took none of its replies/g)!.length).toBe(1);
 }, 60_000);
+
+test("big replies count too: small GETs of a big value stop being sent once ~8 MiB of replies are owed", async () => {
+  const value = "v".repeat(1 << 20);
+  let hold = false;
+  const held: (() => void)[] = [];
+  const a = fake((args, conn) => {
+    if (args[0] !== "GET") return DEFAULT;
+    if (!hold) return bulk(value);
+    held.push(() => conn.write(bulk(value)));
+    return "";
+  });
+  const p = await proxyFor([a]);
+  // Learn the reply size first: a few answered GETs.
+  const c = client(p);
+  for (let i = 0; i < 4; i++) expect((await c.get("k"))!.length).toBe(value.length);
+  hold = true;
+  const readers = Array.from({ length: 4 }, () => {
+    let got = 0;
+    const s = connect({ host: "127.0.0.1", port: p.port });
+    cleanups.push(() => s.destroy());
+    s.on("data", (d) => { got += d.length; });
+    s.write(command("GET", "k").repeat(10));
+    return () => got;
+  });
+  await waitFor(() => held.length >= 8, "about 8 MB of replies owed");
+  await Bun.sleep(300);
+  // One client's read can cross the line; the other clients' GETs wait in the proxy.
+  expect(held.length).toBeLessThan(20);
+  const pump = setInterval(() => { for (const f of held.splice(0)) f(); }, 5);
+  cleanups.push(() => clearInterval(pump));
+  const each = 10 * (value.length + 12);
+  await waitFor(() => readers.every((got) => got() >= each), "every reply", 30_000);
+  expect(a.count("GET")).toBe(4 + 40);
+}, 60_000);
