@@ -65,12 +65,13 @@ export class BackendConn implements Flushable {
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the node last made progress: a reply arrived, or the queue went from empty to busy. */
   progressAt = 0;
+  /** Closed by shut(): reported as CLOSED, not as a failure. */
   private deliberate = false;
   /** Bytes of the requests in awaitingReply. */
   private pendingBytes = 0;
   /** Running mean of reply sizes here (bytes), to estimate the replies still to come. */
   private replyMean = 0;
-  /** Clients paused until pendingBytes falls below PENDING_LOW_BYTES. */
+  /** Clients paused until owed() falls below PENDING_LOW_BYTES. */
   private readonly waiters = new Set<ReplySink>();
 
   constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {

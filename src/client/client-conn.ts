@@ -67,7 +67,7 @@ export class ClientConn implements Flushable, ClientSession {
   private readonly out: ByteQueue;
   private readonly input: InputBuffer;
   private readonly frame = new Frame();
-  lastActive = performance.now();
+  private lastActive = performance.now();
 
   constructor(
     private readonly socket: Socket<ClientConn>,
@@ -94,7 +94,7 @@ export class ClientConn implements Flushable, ClientSession {
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
     const buf = this.input.feed(chunk);
     if (this.paused) {
-      // A read let through by probePeer: keep the bytes for when the client is resumed.
+      // A read let through by sweep(): keep the bytes for when the client is resumed.
       this.socket.pause();
       this.input.keep(buf, 0, 0);
       this.checkInputLimit();
@@ -138,13 +138,18 @@ export class ClientConn implements Flushable, ClientSession {
   }
 
   /**
-   * A socket paused while its replies cannot be written hears nothing from its peer, not even
-   * that it is gone: such a client would never be closed. Reading again lets Bun see the close;
-   * onData keeps whatever a live client sent and pauses again, up to PROBE_STASH_MAX bytes.
-   * (A client paused for the nodes' sake is resumed when they answer, and is seen leaving then.)
+   * Once a second (listener): closes an idle client past client_idle_timeout_ms, and looks after
+   * one whose replies cannot be written. Its socket is paused and hears nothing from its peer,
+   * not even that it is gone: reading again lets Bun see a close (onData keeps what a live
+   * client sent, up to PROBE_STASH_MAX bytes, and pauses again); past that, or when it takes no
+   * bytes for client_write_timeout_ms, it is closed. (A client paused for the nodes' sake is
+   * resumed when they answer, and is seen leaving then.)
    */
-  probePeer(now: number): void {
-    if (!this.blocked || this.closed) return;
+  sweep(now: number): void {
+    if (this.closed) return;
+    const idleMs = this.limits.idleTimeoutMs;
+    if (idleMs > 0 && now - this.lastActive > idleMs && this.idle) return this.finish();
+    if (!this.blocked) return;
     // A slow reader frees send-buffer space too slowly for Bun's drain, which waits for a good
     // part of the buffer: offer the bytes now, and count any taken as the client reading.
     const before = this.out.size;
@@ -264,7 +269,7 @@ export class ClientConn implements Flushable, ClientSession {
   }
 
   /** Nothing in flight and nothing left to write (what an idle timeout may close). */
-  get idle(): boolean {
+  private get idle(): boolean {
     return this.head === null && this.out.size === 0;
   }
 

@@ -79,18 +79,10 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
   };
   const server = Bun.listen<ClientConn | null>(listenOptions);
 
-  const probe = setInterval(() => {
+  const sweep = setInterval(() => {
     const now = performance.now();
-    for (const c of clients) c.probePeer(now);
-  }, 1000);
-  probe.unref?.();
-
-  if (opts.idleTimeoutMs > 0) {
-    const t = setInterval(() => {
-      const cutoff = performance.now() - opts.idleTimeoutMs;
-      for (const c of clients) if (c.lastActive < cutoff && c.idle) c.finish();
-    }, Math.min(1000, opts.idleTimeoutMs));
-    t.unref?.();
-  }
+    for (const c of clients) c.sweep(now);
+  }, opts.idleTimeoutMs > 0 ? Math.min(1000, opts.idleTimeoutMs) : 1000);
+  sweep.unref?.();
   return { server, clients };
 }
