@@ -59,8 +59,7 @@ async function serve(cfg: Config): Promise<number> {
       connectTimeoutMs: cfg.cluster.connectTimeoutMs,
       authRequest,
     }, router!),
-    resend: (reqs) => router!.resend(reqs),
-    fence: (reqs) => router!.fence(reqs),
+    slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
   });
   router = new Router(topology, {
     maxRedirects: cfg.cluster.maxRedirects,

@@ -54,18 +54,17 @@ export class BackendNode {
   }
 
   /**
-   * Requests queued here, not sent yet because the connection is still being made, whose slot
-   * `table` now gives to another node: removed and appended to `out` (see Topology.install).
+   * Client requests here whose slot `table` now gives to another node (see Topology.changed):
+   * those already on their way are appended to `inFlight`; those not sent yet, because their
+   * connection is still being made, are removed and appended to `unsent`.
    */
-  takeMovedAway(table: SlotTable, out: Request[]): void {
+  movedAway(table: SlotTable, inFlight: Request[], unsent: Request[]): void {
+    const visit = (req: Request) => { if (req.kind === Kind.CLIENT && this.lostSlotOf(req, table)) inFlight.push(req); };
     const stays = (req: Request) => !this.lostSlotOf(req, table);
-    for (const c of this.conns) c?.takeUnsent(stays, out);
-  }
-
-  /** Client requests already on their way here whose slot `table` now gives to another node. */
-  inFlightMovedAway(table: SlotTable, out: Request[]): void {
-    const visit = (req: Request) => { if (req.kind === Kind.CLIENT && this.lostSlotOf(req, table)) out.push(req); };
-    for (const c of this.conns) c?.forEachInFlight(visit);
+    for (const c of this.conns) {
+      c?.forEachInFlight(visit);
+      c?.takeUnsent(stays, unsent);
+    }
   }
 
   private lostSlotOf(req: Request, table: SlotTable): boolean {

@@ -16,10 +16,8 @@ export interface TopologyOptions {
   connectTimeoutMs: number;
   /** Creates the node object for an address (wires its connections to the router). */
   makeNode: (host: string, port: number) => BackendNode;
-  /** Sends again, by the new table, requests taken off a node whose slots moved (in order). */
-  resend: (reqs: Request[]) => void;
-  /** Requests on their way to a node that lost their slot: their clients' later commands wait for them. */
-  fence: (reqs: Request[]) => void;
+  /** Client requests on their way to (`inFlight`) or queued for (`unsent`) a node that lost their slot. */
+  slotsMoved: (inFlight: Request[], unsent: Request[]) => void;
 }
 
 /** A topology query unanswered this long gets the next candidate asked beside it. */
@@ -221,16 +219,11 @@ export class Topology {
     const props = { masters: table.masters.length, replicas: replicaCount, covered: table.coveredSlots, shape };
     if (first) log.info("topology discovered: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);
     else log.info("topology changed: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);
-    // A client's later commands for a moved slot must not reach the new owner before its earlier
-    // ones. Those already sent to the old owner (which will answer MOVED, or run them) hold the
-    // client's next commands until answered; those still waiting for a connection go over now.
-    const fenced: Request[] = [];
-    const moved: Request[] = [];
-    for (const n of this.nodes.values()) {
-      n.inFlightMovedAway(table, fenced);
-      n.takeMovedAway(table, moved);
-    }
-    if (fenced.length > 0) this.opts.fence(fenced);
-    if (moved.length > 0) this.opts.resend(moved);
+    // A client's later commands for a moved slot must not reach the new owner before its
+    // earlier ones (Router.slotsMoved).
+    const inFlight: Request[] = [];
+    const unsent: Request[] = [];
+    for (const n of this.nodes.values()) n.movedAway(table, inFlight, unsent);
+    if (inFlight.length > 0 || unsent.length > 0) this.opts.slotsMoved(inFlight, unsent);
   }
 }

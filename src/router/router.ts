@@ -131,22 +131,19 @@ export class Router implements BackendEvents {
   }
 
   /**
-   * `reqs` went to a node that has since lost their slot: until each has its final reply (after
-   * the MOVED, or from the old node itself), its client's later commands are held, as behind a
-   * retry, so they cannot run first on the new owner.
+   * The table moved these requests' slots away from the node they went to. Those `inFlight`
+   * hold their client's later commands until they have their final reply (after the MOVED, or
+   * from the old node itself), as behind a retry, so nothing of the client's overtakes them on
+   * the new owner. Those `unsent` are sent again now, in order, by the new table.
    */
-  fence(reqs: Request[]): void {
-    for (const req of reqs) {
+  slotsMoved(inFlight: Request[], unsent: Request[]): void {
+    for (const req of inFlight) {
       const sink = req.sink;
       if (sink === null || sink.closed || req.inRetry) continue;
       req.inRetry = true;
       sink.retrying++;
     }
-  }
-
-  /** Sends `reqs` again, in order, by the current table. */
-  resend(reqs: Request[]): void {
-    for (const req of reqs) this.send(req);
+    for (const req of unsent) this.send(req);
   }
 
   /** Sends `req` to the node currently serving its slot (or any master when keyless). */
@@ -158,12 +155,14 @@ export class Router implements BackendEvents {
       if (!this.retryLater(req)) this.finish(req, R.ERR_NO_NODE);
       return;
     }
-    if (!node.reachable) {
-      this.topology.requestRefresh();
-      if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
-      return;
-    }
+    if (!node.reachable) return this.waitForNode(req, node);
     node.send(req);
+  }
+
+  /** `node` is backing off after failed connects: retry later (a refresh may name another), no new connect now. */
+  private waitForNode(req: Request, node: BackendNode): void {
+    this.topology.requestRefresh();
+    if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
   }
 
   private anyNode(): BackendNode | null {
@@ -219,9 +218,7 @@ export class Router implements BackendEvents {
       if (target === null) return false;
       const node = this.topology.node(target.host, target.port);
       if (!node.reachable) {
-        // Backing off after failed connects, as send() does: no new connect per redirect.
-        this.topology.requestRefresh();
-        if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
+        this.waitForNode(req, node);
         return true;
       }
       if (moved) {

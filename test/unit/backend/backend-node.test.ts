@@ -34,7 +34,7 @@ test("requests waiting for a connection to a node that lost their slot are taken
   const [r1, r2, r3, r4, redirected] = [request(1), request(2), request(3), request(4), request(1, 1)];
   for (const r of [r1, r2, r3, r4, redirected]) x.send(r);
   const out: Request[] = [];
-  x.takeMovedAway(table, out);
+  x.movedAway(table, [], out);
   expect(out).toEqual([r1, r3]);
   let left = 0;
   x.forEachConn((c) => { left += c.inFlight; });
