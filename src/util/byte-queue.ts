@@ -5,6 +5,8 @@ import type { Socket } from "bun";
 /** Output bytes waiting for one socket: appended by many producers, written once per tick. */
 export class ByteQueue {
   private buf: Uint8Array;
+  /** Bytes before `start` were written already; the queued bytes are buf[start, len). */
+  private start = 0;
   private len = 0;
 
   constructor(private readonly initial: number) {
@@ -12,12 +14,12 @@ export class ByteQueue {
   }
 
   get size(): number {
-    return this.len;
+    return this.len - this.start;
   }
 
   append(src: Uint8Array): void {
     const n = src.length;
-    if (this.len + n > this.buf.length) this.grow(this.len + n);
+    if (this.len + n > this.buf.length) this.makeRoom(n);
     this.buf.set(src, this.len);
     this.len += n;
   }
@@ -26,19 +28,32 @@ export class ByteQueue {
     const n = end - start;
     if (n > 256) return this.append(src.subarray(start, end));
     // Most commands and replies are small: a byte loop beats making a view to copy from.
-    if (this.len + n > this.buf.length) this.grow(this.len + n);
+    if (this.len + n > this.buf.length) this.makeRoom(n);
     const buf = this.buf;
     let o = this.len;
     for (let i = start; i < end; i++) buf[o++] = src[i];
     this.len = o;
   }
 
-  private grow(need: number): void {
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+  /**
+   * Room for `n` more bytes at the end. The written bytes at the front are reclaimed in place
+   * only once there are at least as many of them as queued ones (else the buffer grows), so a
+   * socket that drains a little at a time under a large backlog does not make every append move
+   * the whole backlog.
+   */
+  private makeRoom(n: number): void {
+    const live = this.len - this.start;
+    let cap = this.buf.length;
+    if (live + n > cap || this.start < live) {
+      cap *= 2;
+      while (cap < live + n) cap *= 2;
+    }
+    const dst = cap === this.buf.length ? this.buf : new Uint8Array(cap);
+    if (dst === this.buf) dst.copyWithin(0, this.start, this.len);
+    else dst.set(this.buf.subarray(this.start, this.len));
+    this.buf = dst;
+    this.start = 0;
+    this.len = live;
   }
 
   /**
@@ -46,23 +61,21 @@ export class ByteQueue {
    * rest stays queued for the next `drain`. Bun's write() does not buffer what it refuses.
    */
   writeTo(socket: Socket<unknown>): boolean {
-    if (this.len === 0) return true;
-    const n = socket.write(this.buf, 0, this.len);
-    if (n >= this.len) {
-      this.len = 0;
+    const live = this.len - this.start;
+    if (live === 0) return true;
+    const n = socket.write(this.buf, this.start, live);
+    if (n >= live) {
+      this.start = this.len = 0;
       // A burst of large replies must not pin a huge buffer for the life of the connection.
       if (this.buf.length > this.initial * 16) this.buf = new Uint8Array(this.initial);
       return true;
     }
-    if (n > 0) {
-      this.buf.copyWithin(0, n, this.len);
-      this.len -= n;
-    }
+    if (n > 0) this.start += n;
     return false;
   }
 
   clear(): void {
-    this.len = 0;
+    this.start = this.len = 0;
     if (this.buf.length > this.initial) this.buf = new Uint8Array(this.initial);
   }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import type { Socket } from "bun";
 import { ByteQueue } from "../../../src/util/byte-queue.ts";
 import { Ring } from "../../../src/util/ring.ts";
@@ -40,6 +41,35 @@ describe("ByteQueue", () => {
     const { sock, got } = stingySocket([5000]);
     expect(q.writeTo(sock)).toBe(true);
     expect(got).toEqual(Array.from(big.subarray(10, 990)));
+  });
+
+  test("any mix of appends and partial writes sends every byte once, in order", () => {
+    const step = fc.oneof(
+      fc.record({ append: fc.integer({ min: 0, max: 600 }) }),
+      fc.record({ write: fc.integer({ min: 0, max: 900 }) }),
+    );
+    fc.assert(fc.property(fc.integer({ min: 1, max: 64 }), fc.array(step, { maxLength: 80 }), (initial, steps) => {
+      const q = new ByteQueue(initial);
+      const queued: number[] = [];
+      const sent: number[] = [];
+      for (const s of steps) {
+        if ("append" in s) {
+          // A range inside a larger buffer: short ranges take the byte loop, long ones append().
+          const src = Uint8Array.from({ length: s.append + 2 }, (_, i) => (queued.length + i * 7) & 0xff);
+          q.appendRange(src, 1, src.length - 1);
+          queued.push(...src.subarray(1, src.length - 1));
+        } else {
+          const { sock, got } = stingySocket([s.write]);
+          q.writeTo(sock);
+          sent.push(...got);
+        }
+        expect(q.size).toBe(queued.length - sent.length);
+      }
+      const { sock, got } = stingySocket([1 << 30]);
+      expect(q.writeTo(sock)).toBe(true);
+      sent.push(...got);
+      expect(sent).toEqual(queued);
+    }));
   });
 });
 
