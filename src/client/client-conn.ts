@@ -32,9 +32,6 @@ const EMPTY = new Uint8Array(0);
 
 let nextId = 1;
 
-/** probePeer stops reading a client that does not read its replies once this much is kept. */
-const PROBE_STASH_MAX = 1024 * 1024;
-
 /** Replies of one read are held back for their siblings only up to this many bytes. */
 const HOLD_MAX_BYTES = 64 * 1024;
 
@@ -47,11 +44,11 @@ export class ClientConn implements Flushable, ClientSession {
   held = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
-  /** Reading is paused: batch_size in flight, the client not reading its replies, or a node behind. */
+  /** Reading is paused: batch_size in flight, or a node behind. */
   private paused = false;
   /** The socket refused bytes; wait for drain. */
   private blocked = false;
-  /** When `blocked` last became true (performance.now()). */
+  /** While blocked: when the client last read or sent anything (performance.now()). */
   private blockedSince = 0;
   /** After QUIT, a protocol error or at shutdown: no more commands; close once replies are written. */
   private closing = false;
@@ -92,9 +89,12 @@ export class ClientConn implements Flushable, ClientSession {
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
+    // A client that sends while its replies back up is alive: it may be one that writes a whole
+    // pipeline before it reads any reply.
+    if (this.blocked) this.blockedSince = performance.now();
     const buf = this.input.feed(chunk);
     if (this.paused) {
-      // A read let through by sweep(): keep the bytes for when the client is resumed.
+      // Data that was on its way when reading paused: keep it for the resume.
       this.socket.pause();
       this.input.keep(buf, 0, 0);
       this.checkInputLimit();
@@ -138,12 +138,9 @@ export class ClientConn implements Flushable, ClientSession {
   }
 
   /**
-   * Once a second (listener): closes an idle client past client_idle_timeout_ms, and looks after
-   * one whose replies cannot be written. Its socket is paused and hears nothing from its peer,
-   * not even that it is gone: reading again lets Bun see a close (onData keeps what a live
-   * client sent, up to PROBE_STASH_MAX bytes, and pauses again); past that, or when it takes no
-   * bytes for client_write_timeout_ms, it is closed. (A client paused for the nodes' sake is
-   * resumed when they answer, and is seen leaving then.)
+   * Once a second (listener): closes an idle client past client_idle_timeout_ms, and one whose
+   * replies cannot be written that has neither read nor sent anything for
+   * client_write_timeout_ms (a peer that vanished without a FIN or RST looks like that).
    */
   sweep(now: number): void {
     if (this.closed) return;
@@ -158,12 +155,10 @@ export class ClientConn implements Flushable, ClientSession {
       return;
     }
     if (this.out.size < before) this.blockedSince = now;
-    // Past the stash cap there is no other way to tell a gone peer from one that does not read.
-    const stuck = this.limits.writeTimeoutMs > 0 && now - this.blockedSince > this.limits.writeTimeoutMs;
-    if (stuck) {
+    if (this.limits.writeTimeoutMs > 0 && now - this.blockedSince > this.limits.writeTimeoutMs) {
       log.info("client {id}: took none of its replies for {ms} ms, closing", { id: this.id, ms: Math.round(now - this.blockedSince) });
       this.close();
-    } else if (this.paused && this.input.pending < PROBE_STASH_MAX) this.socket.resume();
+    }
   }
 
   oldestPending(): Request | null {
@@ -207,15 +202,18 @@ export class ClientConn implements Flushable, ClientSession {
   }
 
   flush(): void {
+    if (this.closed) return;
+    // Reading goes on while the replies back up, as Redis does: a client may write a whole
+    // pipeline before it reads (redis-py, Jedis), and would wait forever for its own write if
+    // the proxy stopped reading it. What piles up is bounded by max_client_output_bytes.
+    if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
     if (this.closed || this.blocked || this.waitsForSiblings()) return;
     if (!this.out.writeTo(this.socket)) {
       this.blocked = true;
       this.blockedSince = performance.now();
-      this.pause();
       return;
     }
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
-    if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
     // Once ending, all that was read has been parsed when reading is not paused; a partial
     // command left over can never complete. (Replies the resume just completed go out first:
     // they marked this client for another flush.)

@@ -254,3 +254,48 @@ test("big replies count too: small GETs of a big value stop being sent once ~8 M
   await waitFor(() => readers.every((got) => got() >= each), "every reply", 30_000);
   expect(a.count("GET")).toBe(4 + 40);
 }, 60_000);
+
+// redis-py's pipeline.execute() and Jedis' sync() send every command before reading any reply.
+// Redis keeps reading such a client; a proxy that stopped reading it once its replies backed up
+// would leave it blocked in its own write for good.
+test("a client that sends its whole pipeline before reading any reply gets every reply, in order", async () => {
+  const a = fake((args) => (args[0] === "GET" ? bulk(`${args[1]}:`.padEnd(2048, "v")) : DEFAULT));
+  const p = await proxyFor([a]);
+  // 30 MB of commands and 60 MB of replies: far more than the socket buffers on either side hold.
+  const keys = Array.from({ length: 30_000 }, (_, i) => `${i}`.padEnd(1000, "k"));
+  const sock = connect({ host: "127.0.0.1", port: p.port });
+  cleanups.push(() => sock.destroy());
+  sock.pause();
+  const chunks: Buffer[] = [];
+  sock.on("data", (d: Buffer) => chunks.push(d));
+  let sent = false;
+  sock.write(keys.map((k) => command("GET", k)).join(""), () => { sent = true; });
+  await waitFor(() => sent, "the client's write to complete before it reads", 30_000);
+  sock.resume();
+  const want = keys.map((k) => bulk(`${k}:`.padEnd(2048, "v"))).join("");
+  let got = 0;
+  await waitFor(() => (got = chunks.reduce((n, c) => n + c.length, 0)) >= want.length, "every reply", 30_000);
+  expect(got).toBe(want.length);
+  expect(Buffer.concat(chunks).toString() === want).toBe(true);
+}, 60_000);
+
+test("max_client_output_bytes: a client that keeps sending and never reads is closed at the limit; others go on", async () => {
+  const value = "v".repeat(64 * 1024);
+  const p = await proxyFor([fake((args) => (args[0] === "GET" ? bulk(value) : DEFAULT))], {
+    rest: "[performance]\nmax_client_output_bytes = 8388608",
+  });
+  const other = client(p);
+  let closed = false;
+  const deaf = connect({ host: "127.0.0.1", port: p.port });
+  cleanups.push(() => deaf.destroy());
+  deaf.pause();
+  deaf.on("close", () => { closed = true; });
+  deaf.on("error", () => {});
+  const batch = command("GET", "k").repeat(100);
+  const pump = setInterval(() => { if (!closed) deaf.write(batch); }, 5);
+  cleanups.push(() => clearInterval(pump));
+  await waitFor(() => closed, "the proxy to close the client that never reads", 30_000);
+  expect(p.logs()).toContain("over max_client_output_bytes");
+  expect(await statOf(other, "client_output_buffer_limit_disconnections")).toBe(1);
+  expect(await other.get("k")).toBe(value);
+}, 60_000);

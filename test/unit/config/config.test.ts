@@ -142,7 +142,7 @@ level = "debug"
         maxRedirects: 5,
       },
       pool: { size: 1, minIdle: 1, maxIdle: 4 },
-      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 0 },
+      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 1073741824 },
       log: { level: "info" },
     });
   });
