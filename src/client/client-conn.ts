@@ -294,7 +294,7 @@ export class ClientConn implements Flushable, ClientSession {
   private resume(): void {
     this.paused = false;
     this.socket.resume();
-    // Commands read but not dispatched yet: the batch limit stopped parsing, or a probe read them.
+    // Commands read but not dispatched yet: the batch limit stopped parsing, or they arrived while paused.
     if (this.input.pending > 0) this.parse(this.input.feed(EMPTY));
   }
 
