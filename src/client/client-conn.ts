@@ -40,6 +40,7 @@ export class ClientConn implements Flushable, ClientSession {
   closed = false;
   flushQueued = false;
   name = "";
+  multiRefused = false;
   retrying = 0;
   held = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */

@@ -11,6 +11,8 @@ export interface LocalSession {
   readonly id: number;
   authed: boolean;
   name: string;
+  /** MULTI was refused and no EXEC or DISCARD has come since: commands are refused, not run. */
+  multiRefused: boolean;
   /** Close the connection once every earlier reply and this one are written. */
   closeAfterReplies(): void;
 }
@@ -41,6 +43,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
       return R.OK;
     case "reset":
       s.name = "";
+      s.multiRefused = false;
       s.authed = password === "";
       return RESET;
     case "auth":

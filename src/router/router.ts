@@ -63,6 +63,7 @@ export class Router implements BackendEvents {
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
       return this.answer(c, R.ERR_NOAUTH);
     }
+    if (c.multiRefused && spec.local !== "quit" && spec.local !== "reset") return this.answer(c, inRefusedMulti(c, spec));
     let slot = -1;
     switch (spec.route) {
       case Route.KEY:
@@ -85,7 +86,7 @@ export class Router implements BackendEvents {
       case Route.LOCAL:
         return this.answer(c, answerLocally(spec.local, f, c, this.opts.password, this.stats));
       default:
-        return this.answer(c, unsupported(spec, spec.reason));
+        return this.answer(c, refuse(c, spec));
     }
     const req = acquire();
     req.sink = c;
@@ -410,6 +411,41 @@ const QUOTE = 39, SPACE = 32;
 function wrongArity(spec: CommandSpec): Uint8Array {
   return R.errorReply(`ERR wrong number of arguments for '${spec.name}' command`);
 }
+
+/**
+ * A refused MULTI must not leave the commands queued after it to run one by one: a client that
+ * pipelines MULTI … EXEC would see the transaction fail while its writes were applied. So they
+ * are refused until EXEC (answered as Redis answers a transaction with a refused command) or
+ * DISCARD, and EXEC or DISCARD without MULTI get Redis' own errors.
+ */
+function refuse(c: ClientSession, spec: CommandSpec): Uint8Array {
+  if (spec.name === "multi") c.multiRefused = true;
+  else if (spec.name === "exec") return ERR_EXEC_WITHOUT_MULTI;
+  else if (spec.name === "discard") return ERR_DISCARD_WITHOUT_MULTI;
+  return unsupported(spec, spec.reason);
+}
+
+function inRefusedMulti(c: ClientSession, spec: CommandSpec): Uint8Array {
+  switch (spec.name) {
+    case "exec":
+      c.multiRefused = false;
+      return ERR_EXECABORT;
+    case "discard":
+      c.multiRefused = false;
+      return R.OK;
+    case "multi":
+      return ERR_MULTI_NESTED;
+    default:
+      return ERR_NOT_RUN_IN_MULTI;
+  }
+}
+
+const ERR_EXECABORT = R.errorReply("EXECABORT Transaction discarded because of previous errors.");
+const ERR_MULTI_NESTED = R.errorReply("ERR MULTI calls can not be nested");
+const ERR_EXEC_WITHOUT_MULTI = R.errorReply("ERR EXEC without MULTI");
+const ERR_DISCARD_WITHOUT_MULTI = R.errorReply("ERR DISCARD without MULTI");
+const ERR_NOT_RUN_IN_MULTI = R.errorReply(
+  "ERR command not run: MULTI was refused (not supported by proxy), so commands until EXEC or DISCARD are refused");
 
 function unsupported(spec: CommandSpec, why: string): Uint8Array {
   return R.errorReply(`ERR command '${spec.name.replace("|", " ").toUpperCase()}' is not supported by proxy${why ? ` (${why})` : ""}`);
