@@ -66,6 +66,7 @@ export class ClientConn implements Flushable, ClientSession {
   private readonly input: InputBuffer;
   private readonly frame = new Frame();
   private lastActive = performance.now();
+  private readonly connectedAt = performance.now();
 
   constructor(
     private readonly socket: Socket<ClientConn>,
@@ -247,6 +248,22 @@ export class ClientConn implements Flushable, ClientSession {
   onDrain(): void {
     this.blocked = false;
     this.flush();
+  }
+
+  /**
+   * Every field of Redis 7's CLIENT INFO, as client libraries parse them all (redis-py's
+   * client_info() fails on a missing one). It describes the client asking, which is never idle;
+   * fields about state the proxy does not have (file descriptor, MULTI, subscriptions) read as
+   * Redis reads them for a client without it.
+   */
+  describe(): string {
+    const s = this.socket;
+    const age = Math.floor((performance.now() - this.connectedAt) / 1000);
+    const qbuf = this.input.pending, omem = this.out.size;
+    return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort} laddr=${s.localAddress}:${s.localPort} fd=-1 ` +
+      `name=${this.name} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
+      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=client|info ` +
+      `user=default redir=-1 resp=2`;
   }
 
   closeAfterReplies(): void {

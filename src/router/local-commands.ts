@@ -13,6 +13,8 @@ export interface LocalSession {
   name: string;
   /** MULTI was refused and no EXEC or DISCARD has come since: commands are refused, not run. */
   multiRefused: boolean;
+  /** This client as one line of Redis' CLIENT INFO / CLIENT LIST format. */
+  describe(): string;
   /** Close the connection once every earlier reply and this one are written. */
   closeAfterReplies(): void;
 }
@@ -65,7 +67,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "client|setinfo":
       return R.OK;
     case "client|info":
-      return R.bulkReply(new TextEncoder().encode(`id=${s.id} name=${s.name} db=0 resp=2\n`));
+      return R.bulkReply(new TextEncoder().encode(`${s.describe()}\n`));
     case "command|count":
       return R.intReply(COMMANDS.size);
     default:

@@ -288,6 +288,16 @@ describe("the proxy's own answers", () => {
     }
   });
 
+  test("CLIENT INFO has every field a Redis node's has, in the same order, and describes the caller", async () => {
+    const names = (line: string) => line.trim().split(" ").map((f) => f.split("=")[0]);
+    const mine = String(await client.call("CLIENT", "INFO"));
+    expect(names(mine)).toEqual(names(await redisCli(BASE, ["client", "info"])));
+    const field = (k: string) => new RegExp(`(?:^| )${k}=(\\S*)`).exec(mine)![1];
+    expect(field("id")).toBe(String(await client.call("CLIENT", "ID")));
+    expect(field("addr")).toBe(`127.0.0.1:${client.stream.localPort}`);
+    expect(field("laddr")).toBe(`127.0.0.1:${PROXY_PORT}`);
+  });
+
   test("wrong arity is refused before reaching a node", async () => {
     await expect(client.call("GET")).rejects.toThrow(/wrong number of arguments for 'get'/);
   });
