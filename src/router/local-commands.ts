@@ -140,6 +140,12 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
 }
 
 /** INFO as Redis formats it; sections the proxy can answer for itself. */
+function memoryRows(): [string, string | number][] {
+  const rss = process.memoryUsage.rss();
+  const human = rss >= 1 << 30 ? `${(rss / (1 << 30)).toFixed(2)}G` : `${(rss / (1 << 20)).toFixed(2)}M`;
+  return [["used_memory", rss], ["used_memory_human", human], ["used_memory_rss", rss]];
+}
+
 function info(stats: Stats, section: string): string {
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
   const sections: Record<string, [string, string | number][]> = {
@@ -147,7 +153,10 @@ function info(stats: Stats, section: string): string {
       ["redis_version", "7.0.0"], ["predixy_version", VERSION], ["redis_mode", "standalone"],
       ["process_id", process.pid], ["uptime_in_seconds", uptime], ["uptime_in_days", Math.floor(uptime / 86400)],
     ],
-    clients: [["connected_clients", stats.connectedClients]],
+    // blocked_clients and used_memory: what redis-cli --stat and dashboards read. Blocking
+    // commands are refused, so none block; the proxy's memory is its resident set.
+    clients: [["connected_clients", stats.connectedClients], ["blocked_clients", 0]],
+    memory: memoryRows(),
     stats: [
       ["total_connections_received", stats.totalConnections], ["rejected_connections", stats.rejectedConnections],
       ["total_commands_processed", stats.commands], ["protocol_errors", stats.protocolErrors],

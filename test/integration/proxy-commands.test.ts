@@ -267,6 +267,10 @@ describe("the proxy's own answers", () => {
     expect(await client.select(0)).toBe("OK");
     await expect(client.select(1)).rejects.toThrow(/SELECT/);
     expect(await client.info("server")).toContain("predixy_version:");
+    // What redis-cli --stat reads: the proxy's resident memory, and no blocked clients.
+    const rss = Number(/used_memory:(\d+)/.exec(await client.info("memory"))![1]);
+    expect(rss).toBeGreaterThan(1 << 20);
+    expect(await client.info("clients")).toContain("blocked_clients:0\r\n");
   });
 
   test("an unknown command gets Redis' error and the connection stays usable", async () => {
