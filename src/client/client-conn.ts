@@ -32,6 +32,12 @@ const EMPTY = new Uint8Array(0);
 
 let nextId = 1;
 
+/**
+ * The most reply bytes one client may have queued when max_client_output_bytes is 0: the queue
+ * doubles as it grows, and Bun cannot allocate a buffer past 4 GiB (the attempt throws).
+ */
+const OUTPUT_CEILING = 2 ** 31;
+
 /** Replies of one read are held back for their siblings only up to this many bytes. */
 const HOLD_MAX_BYTES = 64 * 1024;
 
@@ -49,7 +55,7 @@ export class ClientConn implements Flushable, ClientSession {
   private paused = false;
   /** The socket refused bytes; wait for drain. */
   private blocked = false;
-  /** While blocked: when the client last read or sent anything (performance.now()). */
+  /** While blocked: when the socket last took reply bytes (performance.now()). */
   private blockedSince = 0;
   /** After QUIT, a protocol error or at shutdown: no more commands; close once replies are written. */
   private closing = false;
@@ -91,9 +97,6 @@ export class ClientConn implements Flushable, ClientSession {
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
-    // A client that sends while its replies back up is alive: it may be one that writes a whole
-    // pipeline before it reads any reply.
-    if (this.blocked) this.blockedSince = performance.now();
     const buf = this.input.feed(chunk);
     if (this.paused) {
       // Data that was on its way when reading paused: keep it for the resume.
@@ -141,8 +144,9 @@ export class ClientConn implements Flushable, ClientSession {
 
   /**
    * Once a second (listener): closes an idle client past client_idle_timeout_ms, and one whose
-   * replies cannot be written that has neither read nor sent anything for
-   * client_write_timeout_ms (a peer that vanished without a FIN or RST looks like that).
+   * replies cannot be written that has taken none for client_write_timeout_ms: one that stopped
+   * reading, or a peer that vanished without a FIN or RST. (Sending does not count: a client
+   * that trickles bytes while never reading would otherwise hold its backlog for good.)
    */
   sweep(now: number): void {
     if (this.closed) return;
@@ -179,24 +183,28 @@ export class ClientConn implements Flushable, ClientSession {
   complete(req: Request): void {
     req.done = true;
     if (req !== this.head) return;
+    const max = this.limits.maxOutputBytes || OUTPUT_CEILING;
     let r: Request | null = req;
     while (r !== null && r.done) {
+      // Checked before the copy, so the buffer never grows past what the limit allows.
+      const size = this.out.size + r.replyEnd - r.replyStart;
+      if (size > max) return this.outputOverLimit(size);
       this.lastQueuedRead = r.read;
       this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
       release(r);
-      r = next;
+      // Kept current at each step: a close from here on must not see released requests.
+      this.head = r = next;
       this.inFlight--;
     }
-    this.head = r;
     if (r === null) this.tail = null;
-    if (this.limits.maxOutputBytes > 0 && this.out.size > this.limits.maxOutputBytes) {
-      this.stats.outputLimitDisconnections++;
-      log.warn("client {id}: {bytes} reply bytes queued, over max_client_output_bytes, closing", { id: this.id, bytes: this.out.size });
-      this.close();
-      return;
-    }
     markClientDirty(this);
+  }
+
+  private outputOverLimit(bytes: number): void {
+    this.stats.outputLimitDisconnections++;
+    log.warn("client {id}: {bytes} reply bytes would be queued, over max_client_output_bytes, closing", { id: this.id, bytes });
+    this.close();
   }
 
   flushSoon(): void {

@@ -221,6 +221,23 @@ test("client_write_timeout_ms: a client that takes none of its replies is closed
   expect(p.logs().match(/took none of its replies/g)!.length).toBe(1);
 }, 60_000);
 
+test("client_write_timeout_ms: sending does not count; a client that trickles bytes but never reads is closed", async () => {
+  const big = "v".repeat(1 << 20);
+  const p = await proxyFor([fake((args) => (args[0] === "GET" ? bulk(big) : DEFAULT))], { server: "client_write_timeout_ms = 500" });
+  let closed = false;
+  const sock = connect({ host: "127.0.0.1", port: p.port });
+  cleanups.push(() => sock.destroy());
+  sock.pause();
+  sock.on("close", () => { closed = true; });
+  sock.on("error", () => {});
+  // 20 MB of replies it never reads, then an unfinished command, a byte every 100 ms.
+  sock.write(command("GET", "k").repeat(20) + "*2\r\n$3\r\nGET\r\n$100000\r\n");
+  const trickle = setInterval(() => { if (!closed) sock.write("x"); }, 100);
+  cleanups.push(() => clearInterval(trickle));
+  await waitFor(() => closed, "the client that never reads to be closed", 10_000);
+  expect(p.logs()).toContain("took none of its replies");
+}, 30_000);
+
 test("big replies count too: small GETs of a big value stop being sent once ~8 MiB of replies are owed", async () => {
   const value = "v".repeat(1 << 20);
   let hold = false;

@@ -47,7 +47,7 @@ const INT_RANGES: Record<string, [number, number]> = {
   "performance.buffer_size": [1024, 67108864],
   "performance.batch_size": [1, 1000000],
   "performance.max_client_input_bytes": [1024, Number.MAX_SAFE_INTEGER],
-  "performance.max_client_output_bytes": [0, Number.MAX_SAFE_INTEGER],
+  "performance.max_client_output_bytes": [0, 2147483648],
 };
 
 const ALL_KEYS = Object.entries(CONFIG_SCHEMA).flatMap(([s, rules]) =>
