@@ -320,7 +320,8 @@ export class ClientConn implements Flushable, ClientSession {
   private resume(): void {
     this.paused = false;
     this.socket.resume();
-    // Commands read but not dispatched yet: the batch limit stopped parsing, or they arrived while paused.
+    // Commands read but not dispatched yet: the batch limit stopped parsing them, or they
+    // arrived while reading was paused.
     if (this.input.pending > 0) this.parse(this.input.feed(EMPTY));
   }
 

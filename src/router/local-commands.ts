@@ -13,7 +13,7 @@ export interface LocalSession {
   name: string;
   /** MULTI was refused and no EXEC or DISCARD has come since: commands are refused, not run. */
   multiRefused: boolean;
-  /** This client as one line of Redis' CLIENT INFO / CLIENT LIST format. */
+  /** This client as Redis' CLIENT INFO line. */
   describe(): string;
   /** Close the connection once every earlier reply and this one are written. */
   closeAfterReplies(): void;
@@ -139,13 +139,13 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
   return new TextEncoder().encode(out);
 }
 
-/** INFO as Redis formats it; sections the proxy can answer for itself. */
 function memoryRows(): [string, string | number][] {
   const rss = process.memoryUsage.rss();
   const human = rss >= 1 << 30 ? `${(rss / (1 << 30)).toFixed(2)}G` : `${(rss / (1 << 20)).toFixed(2)}M`;
   return [["used_memory", rss], ["used_memory_human", human], ["used_memory_rss", rss]];
 }
 
+/** INFO as Redis formats it; sections the proxy can answer for itself. */
 function info(stats: Stats, section: string): string {
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
   const sections: Record<string, [string, string | number][]> = {

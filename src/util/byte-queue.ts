@@ -43,15 +43,15 @@ export class ByteQueue {
    */
   private makeRoom(n: number): void {
     const live = this.len - this.start;
-    let cap = this.buf.length;
-    if (live + n > cap || this.start < live) {
-      cap *= 2;
+    if (live + n <= this.buf.length && this.start >= live) {
+      this.buf.copyWithin(0, this.start, this.len);
+    } else {
+      let cap = this.buf.length * 2;
       while (cap < live + n) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.buf.subarray(this.start, this.len));
+      this.buf = next;
     }
-    const dst = cap === this.buf.length ? this.buf : new Uint8Array(cap);
-    if (dst === this.buf) dst.copyWithin(0, this.start, this.len);
-    else dst.set(this.buf.subarray(this.start, this.len));
-    this.buf = dst;
     this.start = 0;
     this.len = live;
   }
