@@ -18,6 +18,20 @@ const slowNode = (ms: number): FakeHandler => (args, conn) => {
   return "";
 };
 
+/** A client that never reads its replies: sends `first`, then `every` each `ms` until closed. */
+function neverReads(port: number, first: string, every: string, ms: number): () => boolean {
+  let closed = false;
+  const sock = connect({ host: "127.0.0.1", port });
+  cleanups.push(() => sock.destroy());
+  sock.pause();
+  sock.on("close", () => { closed = true; });
+  sock.on("error", () => {});
+  sock.write(first);
+  const timer = setInterval(() => { if (!closed) sock.write(every); }, ms);
+  cleanups.push(() => clearInterval(timer));
+  return () => closed;
+}
+
 const statOf = async (c: Redis, name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(await c.info("stats"))![1]);
 
 test("before AUTH a client is held to Redis' limits: 10 arguments of 16 KiB", async () => {
@@ -224,17 +238,9 @@ test("client_write_timeout_ms: a client that takes none of its replies is closed
 test("client_write_timeout_ms: sending does not count; a client that trickles bytes but never reads is closed", async () => {
   const big = "v".repeat(1 << 20);
   const p = await proxyFor([fake((args) => (args[0] === "GET" ? bulk(big) : DEFAULT))], { server: "client_write_timeout_ms = 500" });
-  let closed = false;
-  const sock = connect({ host: "127.0.0.1", port: p.port });
-  cleanups.push(() => sock.destroy());
-  sock.pause();
-  sock.on("close", () => { closed = true; });
-  sock.on("error", () => {});
   // 20 MB of replies it never reads, then an unfinished command, a byte every 100 ms.
-  sock.write(command("GET", "k").repeat(20) + "*2\r\n$3\r\nGET\r\n$100000\r\n");
-  const trickle = setInterval(() => { if (!closed) sock.write("x"); }, 100);
-  cleanups.push(() => clearInterval(trickle));
-  await waitFor(() => closed, "the client that never reads to be closed", 10_000);
+  const closed = neverReads(p.port, command("GET", "k").repeat(20) + "*2\r\n$3\r\nGET\r\n$100000\r\n", "x", 100);
+  await waitFor(closed, "the client that never reads to be closed", 10_000);
   expect(p.logs()).toContain("took none of its replies");
 }, 30_000);
 
@@ -302,16 +308,8 @@ test("max_client_output_bytes: a client that keeps sending and never reads is cl
     rest: "[performance]\nmax_client_output_bytes = 8388608",
   });
   const other = client(p);
-  let closed = false;
-  const deaf = connect({ host: "127.0.0.1", port: p.port });
-  cleanups.push(() => deaf.destroy());
-  deaf.pause();
-  deaf.on("close", () => { closed = true; });
-  deaf.on("error", () => {});
-  const batch = command("GET", "k").repeat(100);
-  const pump = setInterval(() => { if (!closed) deaf.write(batch); }, 5);
-  cleanups.push(() => clearInterval(pump));
-  await waitFor(() => closed, "the proxy to close the client that never reads", 30_000);
+  const closed = neverReads(p.port, "", command("GET", "k").repeat(100), 5);
+  await waitFor(closed, "the proxy to close the client that never reads", 30_000);
   expect(p.logs()).toContain("over max_client_output_bytes");
   expect(await statOf(other, "client_output_buffer_limit_disconnections")).toBe(1);
   expect(await other.get("k")).toBe(value);
