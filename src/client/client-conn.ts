@@ -73,6 +73,8 @@ export class ClientConn implements Flushable, ClientSession {
   private readonly frame = new Frame();
   private lastActive = performance.now();
   private readonly connectedAt = performance.now();
+  /** max_client_output_bytes, with 0 meaning the ceiling. */
+  private readonly maxOutputBytes: number;
 
   constructor(
     private readonly socket: Socket<ClientConn>,
@@ -81,6 +83,7 @@ export class ClientConn implements Flushable, ClientSession {
     private readonly stats: Stats,
   ) {
     this.authed = limits.password === "";
+    this.maxOutputBytes = limits.maxOutputBytes || OUTPUT_CEILING;
     this.out = new ByteQueue(limits.bufferSize);
     this.input = new InputBuffer(limits.bufferSize);
   }
@@ -183,12 +186,11 @@ export class ClientConn implements Flushable, ClientSession {
   complete(req: Request): void {
     req.done = true;
     if (req !== this.head) return;
-    const max = this.limits.maxOutputBytes || OUTPUT_CEILING;
     let r: Request | null = req;
     while (r !== null && r.done) {
       // Checked before the copy, so the buffer never grows past what the limit allows.
       const size = this.out.size + r.replyEnd - r.replyStart;
-      if (size > max) return this.outputOverLimit(size);
+      if (size > this.maxOutputBytes) return this.outputOverLimit(size);
       this.lastQueuedRead = r.read;
       this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
