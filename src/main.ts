@@ -46,6 +46,8 @@ async function serve(cfg: Config): Promise<number> {
   const authRequest = password
     ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]))
     : null;
+  const helloRequest = internalRequest(Kind.AUTH,
+    encodeCommand(password ? ["HELLO", "3", "AUTH", username || "default", password] : ["HELLO", "3"]));
   let router: Router | null = null;
   const auth = password ? { username, password } : null;
   const topology = new Topology({
@@ -58,6 +60,7 @@ async function serve(cfg: Config): Promise<number> {
       bufferSize: cfg.performance.bufferSize,
       connectTimeoutMs: cfg.cluster.connectTimeoutMs,
       authRequest,
+      helloRequest,
     }, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
   });

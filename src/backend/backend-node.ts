@@ -5,8 +5,10 @@ import { Kind, type Request } from "../router/request.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
 export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
-  /** Shared connections per node (`pool.size`). */
+  /** Shared connections per node and protocol (`pool.size`). */
   poolSize: number;
+  /** Sent first on a RESP3 connection: HELLO 3, with the cluster's credentials if it has them. */
+  helloRequest: Request;
 }
 
 export class BackendNode {
@@ -23,7 +25,8 @@ export class BackendNode {
     private readonly events: BackendEvents,
   ) {
     this.addr = formatAddr(host, port);
-    this.conns = Array.from({ length: opts.poolSize }, () => null);
+    // RESP2 connections first, then as many RESP3 ones (opened only for RESP3 clients).
+    this.conns = Array.from({ length: 2 * opts.poolSize }, () => null);
   }
 
   /** Whether a new connection may be attempted now (false while backing off after failures). */
@@ -37,18 +40,20 @@ export class BackendNode {
    * with the same affinity (one client's) keep their order, as they would on one connection.
    */
   send(req: Request): void {
-    this.connFor(req.affinity).enqueue(req);
+    this.connFor(req).enqueue(req);
   }
 
   /** Sends `req` right behind `before` on one connection (ASKING, or a SCRIPT LOAD, then the command). */
   sendAfter(before: readonly Request[], req: Request): void {
-    const conn = this.connFor(req.affinity);
+    const conn = this.connFor(req);
     for (const b of before) conn.enqueue(b);
     conn.enqueue(req);
   }
 
-  private connFor(affinity: number): BackendConn {
-    const i = affinity % this.conns.length;
+  /** The shared connection of `req`'s protocol that its affinity picks. */
+  private connFor(req: Request): BackendConn {
+    const size = this.opts.poolSize;
+    const i = (req.affinity % size) + (req.proto === 3 ? size : 0);
     const conn = this.conns[i];
     return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
   }
@@ -76,7 +81,7 @@ export class BackendNode {
 
   /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */
   warm(count: number): void {
-    for (let i = 0; i < Math.min(count, this.conns.length); i++) {
+    for (let i = 0; i < Math.min(count, this.opts.poolSize); i++) {
       const c = this.conns[i];
       if (c === null || c.state === ConnState.CLOSED) this.open(i);
     }
@@ -107,7 +112,9 @@ export class BackendNode {
   }
 
   private open(i: number): BackendConn {
-    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port }, this.events);
+    const resp3 = i >= this.opts.poolSize;
+    const authRequest = resp3 ? this.opts.helloRequest : this.opts.authRequest;
+    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port, authRequest }, this.events);
     this.conns[i] = conn;
     return conn;
   }

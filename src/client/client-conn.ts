@@ -5,6 +5,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
+import type { Proto } from "../resp/reply-writer.ts";
 import { abandonHeld } from "../router/gather.ts";
 import { acquire, release, setReply, type Request } from "../router/request.ts";
 import type { ClientSession, Router } from "../router/router.ts";
@@ -48,6 +49,7 @@ export class ClientConn implements Flushable, ClientSession {
   flushQueued = false;
   name = "";
   multiRefused = false;
+  proto: Proto = 2;
   retrying = 0;
   held = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
@@ -274,7 +276,7 @@ export class ClientConn implements Flushable, ClientSession {
     return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort} laddr=${s.localAddress}:${s.localPort} fd=-1 ` +
       `name=${this.name} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
       `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=client|info ` +
-      `user=default redir=-1 resp=2`;
+      `user=default redir=-1 resp=${this.proto}`;
   }
 
   get localAddress(): string {

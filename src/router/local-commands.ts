@@ -2,6 +2,7 @@
 
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
+import { encodeReply, ReplyMap, Verbatim, type Proto } from "../resp/reply-writer.ts";
 import { COMMANDS } from "../commands/command-table.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { VERSION } from "../version.ts";
@@ -13,6 +14,8 @@ export interface LocalSession {
   name: string;
   /** MULTI was refused and no EXEC or DISCARD has come since: commands are refused, not run. */
   multiRefused: boolean;
+  /** The protocol the client chose with HELLO: replies are encoded in it. */
+  proto: Proto;
   /** This client as Redis' CLIENT INFO line. */
   describe(): string;
   /** The address and port this client connected to (what the cluster façade advertises by default). */
@@ -55,6 +58,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "reset":
       s.name = "";
       s.multiRefused = false;
+      s.proto = 2;
       s.authed = password === "";
       return RESET;
     case "auth":
@@ -68,13 +72,13 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
       return R.OK;
     }
     case "client|getname":
-      return s.name ? R.bulkReply(new TextEncoder().encode(s.name)) : R.NULL_BULK;
+      return encodeReply(s.name || null, s.proto);
     case "client|id":
       return R.intReply(s.id);
     case "client|setinfo":
       return R.OK;
     case "client|info":
-      return R.bulkReply(new TextEncoder().encode(`${s.describe()}\n`));
+      return encodeReply(new Verbatim(`${s.describe()}\n`), s.proto);
     case "command|count":
       return R.intReply(COMMANDS.size);
     default:
@@ -102,15 +106,14 @@ function auth(s: LocalSession, password: string, user: string | null, pass: stri
   return R.OK;
 }
 
-/** HELLO [2 [AUTH user pass] [SETNAME name]]: RESP2 only until RESP3 clients are supported. */
+/** HELLO [protover [AUTH user pass] [SETNAME name]]: predixy's own map, in the protocol chosen. */
 function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
-  let i = 1;
+  let i = 1, proto = s.proto;
   if (f.argc > 1) {
-    const proto = text(f, 1);
-    if (proto !== "2") {
-      if (proto === "3") return R.errorReply("NOPROTO sorry, this protocol version is not supported.");
-      return R.errorReply("ERR Protocol version is not an integer or out of range");
-    }
+    const v = text(f, 1);
+    if (!/^-?\d+$/.test(v)) return R.errorReply("ERR Protocol version is not an integer or out of range");
+    if (v !== "2" && v !== "3") return R.errorReply("NOPROTO unsupported protocol version");
+    proto = v === "3" ? 3 : 2;
     i = 2;
   }
   // Every option is checked before any takes effect, as Redis does.
@@ -134,16 +137,11 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
   }
   if (!s.authed) return ERR_HELLO_NOAUTH;
   if (name !== null) s.name = name;
-  const fields: [string, string | number][] = [
-    ["server", "redis"], ["version", "7.0.0"], ["proto", 2], ["id", s.id], ["mode", "standalone"], ["role", "master"],
-  ];
-  let out = `*${fields.length * 2 + 2}\r\n`;
-  for (const [k, v] of fields) {
-    out += `$${k.length}\r\n${k}\r\n`;
-    out += typeof v === "number" ? `:${v}\r\n` : `$${v.length}\r\n${v}\r\n`;
-  }
-  out += "$7\r\nmodules\r\n*0\r\n";
-  return new TextEncoder().encode(out);
+  s.proto = proto;
+  return encodeReply(new ReplyMap([
+    ["server", "redis"], ["version", "7.0.0"], ["proto", proto], ["id", s.id], ["mode", "standalone"],
+    ["role", "master"], ["modules", []],
+  ]), proto);
 }
 
 function memoryRows(): [string, string | number][] {

@@ -49,6 +49,8 @@ export class Request {
   end = 0;
   /** Hash slot, or -1 for a keyless command sent to any node. */
   slot = -1;
+  /** The client's protocol: a RESP3 client's commands go on a node's RESP3 connections. */
+  proto = 2;
   /** A node chosen by the command's meaning rather than its slot (a fan-out part); null: by slot. */
   target: BackendNode | null = null;
   /** For a client command answered from several node replies: how they merge (its parts hold it). */

@@ -9,6 +9,7 @@ import type { Topology } from "../cluster/topology.ts";
 import { Frame, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import { RespError, type RespValue } from "../resp/reply-value.ts";
+import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
 import { facadeReply } from "./cluster-facade.ts";
 import { FanOutGather, InfoGather } from "./fan-out.ts";
 import type { Gather } from "./gather.ts";
@@ -120,7 +121,7 @@ export class Router implements BackendEvents {
       case Route.FACADE:
         return this.answer(c, facadeReply(spec.local, f, {
           host: this.opts.announceHost || c.localAddress, port: this.opts.announcePort || c.localPort,
-        }, this.topology.table));
+        }, this.topology.table, c.proto));
       case Route.FAN_OUT:
         return this.fanOut(c, f, spec);
       default:
@@ -139,6 +140,7 @@ export class Router implements BackendEvents {
     req.end = f.base + f.size;
     req.slot = slot;
     req.affinity = c.id;
+    req.proto = c.proto;
     c.track(req);
     return req;
   }
@@ -157,7 +159,7 @@ export class Router implements BackendEvents {
       for (let i = 1; i < f.argc; i++) sections.push(argText(f, i).toLowerCase());
       const own = proxyInfo(this.stats, sections);
       const keyspace = sections.length === 0 || sections.some((s) => KEYSPACE_SECTIONS.has(s));
-      if (!keyspace || table.masters.length === 0) return this.answer(c, R.bulkReply(enc(own)));
+      if (!keyspace || table.masters.length === 0) return this.answer(c, encodeReply(new Verbatim(own), c.proto));
       return this.go(new InfoGather(this.track(c, f, spec, -1), own, table.masters).parent);
     }
     if (table.masters.length === 0) return this.answer(c, R.ERR_NO_NODE);
