@@ -61,6 +61,8 @@ async function serve(cfg: Config): Promise<number> {
       connectTimeoutMs: cfg.cluster.connectTimeoutMs,
       authRequest,
       helloRequest,
+      maxIdle: cfg.pool.maxIdle,
+      maxPinned: cfg.pool.maxPinned,
     }, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
   });
@@ -99,7 +101,10 @@ async function serve(cfg: Config): Promise<number> {
   // Requests stuck on a node that stopped answering fail, and the connection is rebuilt.
   const sweep = setInterval(() => {
     const now = performance.now();
-    for (const n of topology.allNodes()) n.forEachConn((c) => c.checkStalled(now, cfg.cluster.commandTimeoutMs));
+    for (const n of topology.allNodes()) {
+      n.forEachConn((c) => c.checkStalled(now, cfg.cluster.commandTimeoutMs));
+      n.pinned.forEachLent((c) => c.checkStalled(now, cfg.cluster.commandTimeoutMs));
+    }
   }, Math.max(50, Math.min(1000, cfg.cluster.commandTimeoutMs / 4)));
 
   log.info("predixy {version} worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {

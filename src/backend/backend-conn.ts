@@ -74,6 +74,8 @@ export class BackendConn implements Flushable {
   private replyMean = 0;
   /** Clients paused until owed() falls below PENDING_LOW_BYTES. */
   private readonly waiters = new Set<ReplySink>();
+  /** A blocking call waits here: its own timeout governs, not command_timeout_ms. */
+  noDeadline = false;
 
   constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {
     this.out = new ByteQueue(opts.bufferSize);
@@ -93,7 +95,7 @@ export class BackendConn implements Flushable {
    * still connecting is bounded by connect_timeout_ms instead).
    */
   checkStalled(now: number, timeoutMs: number): void {
-    if (this.state === ConnState.OPEN && this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
+    if (this.state === ConnState.OPEN && !this.noDeadline && this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
       this.close(`no reply for ${timeoutMs} ms`);
     }
   }

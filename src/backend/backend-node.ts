@@ -2,6 +2,7 @@
 
 import type { SlotTable } from "../cluster/slot-table.ts";
 import { Kind, type Request } from "../router/request.ts";
+import { PinnedPool } from "../session/pinned-pool.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
 export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
@@ -9,11 +10,16 @@ export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
   poolSize: number;
   /** Sent first on a RESP3 connection: HELLO 3, with the cluster's credentials if it has them. */
   helloRequest: Request;
+  /** Idle private connections kept (`pool.max_idle`), and how many a node may have (`pool.max_pinned`). */
+  maxIdle: number;
+  maxPinned: number;
 }
 
 export class BackendNode {
   readonly addr: string;
   private readonly conns: (BackendConn | null)[];
+  /** Private connections for sessions (transactions, blocking calls). */
+  readonly pinned: PinnedPool;
   /** After a failed connect, new connections wait until then (ms, performance.now()). */
   downUntil = 0;
   private failures = 0;
@@ -27,6 +33,7 @@ export class BackendNode {
     this.addr = formatAddr(host, port);
     // RESP2 connections first, then as many RESP3 ones (opened only for RESP3 clients).
     this.conns = Array.from({ length: 2 * opts.poolSize }, () => null);
+    this.pinned = new PinnedPool(this, opts, events);
   }
 
   /** Whether a new connection may be attempted now (false while backing off after failures). */
@@ -105,6 +112,7 @@ export class BackendNode {
 
   closeAll(reason: string): void {
     for (const c of this.conns) c?.shut(reason);
+    this.pinned.closeIdle(reason);
   }
 
   get idle(): boolean {

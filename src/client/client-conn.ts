@@ -9,6 +9,7 @@ import type { Proto } from "../resp/reply-writer.ts";
 import { abandonHeld } from "../router/gather.ts";
 import { acquire, release, setReply, type Request } from "../router/request.ts";
 import type { ClientSession, Router } from "../router/router.ts";
+import type { Session } from "../session/session.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markClientDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
@@ -48,14 +49,16 @@ export class ClientConn implements Flushable, ClientSession {
   closed = false;
   flushQueued = false;
   name = "";
-  multiRefused = false;
   proto: Proto = 2;
+  session: Session | null = null;
   retrying = 0;
   held = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
   /** Reading is paused: batch_size in flight, or a node behind. */
   private paused = false;
+  /** The command at the front of the input waits until nothing is in flight (see deferUntilIdle). */
+  private deferred = false;
   /** The socket refused bytes; wait for drain. */
   private blocked = false;
   /** While blocked: when the socket last took reply bytes (performance.now()). */
@@ -104,9 +107,10 @@ export class ClientConn implements Flushable, ClientSession {
     if (this.closing || this.closed) return;
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
     const buf = this.input.feed(chunk);
-    if (this.paused) {
-      // Data that was on its way when reading paused: keep it for the resume.
-      this.socket.pause();
+    if (this.paused || this.deferred) {
+      // Data that was on its way when reading paused, or behind a command waiting for the
+      // client to be idle: keep it for later (a blocked client's input waits, as on Redis).
+      if (this.paused) this.socket.pause();
       this.input.keep(buf, 0, 0);
       this.checkInputLimit();
       return;
@@ -117,6 +121,7 @@ export class ClientConn implements Flushable, ClientSession {
   /** Dispatches the commands in `buf` until batch_size are in flight; keeps the rest for later. */
   private parse(buf: Uint8Array): void {
     if (this.closing || this.closed) return;
+    this.deferred = false;
     this.reads++;
     const f = this.frame;
     const end = buf.length;
@@ -129,9 +134,10 @@ export class ClientConn implements Flushable, ClientSession {
         this.protocolError(f.error);
         return;
       }
-      at += n;
       if (f.argc > 0) this.router.dispatch(this, f);
       if (this.closing || this.closed) return;
+      if (this.deferred) break; // not taken: read again from here once idle
+      at += n;
     }
     this.input.keep(buf, at, f.needBytes);
     if (!this.checkInputLimit() && this.inFlight >= max) this.pause();
@@ -202,8 +208,16 @@ export class ClientConn implements Flushable, ClientSession {
       this.head = r = next;
       this.inFlight--;
     }
-    if (r === null) this.tail = null;
+    if (r === null) {
+      this.tail = null;
+      // Idle: the deferred command may go now (from flush, not from inside a reply's handling).
+      if (this.deferred) markClientDirty(this);
+    }
     markClientDirty(this);
+  }
+
+  deferUntilIdle(): void {
+    this.deferred = true;
   }
 
   private outputOverLimit(bytes: number): void {
@@ -222,6 +236,10 @@ export class ClientConn implements Flushable, ClientSession {
     // pipeline before it reads (redis-py, Jedis), and would wait forever for its own write if
     // the proxy stopped reading it. What piles up is bounded by max_client_output_bytes.
     if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
+    else if (this.deferred && this.head === null && !this.paused) {
+      this.deferred = false;
+      this.parse(this.input.feed(EMPTY));
+    }
     if (this.closed || this.blocked || this.waitsForSiblings()) return;
     if (!this.out.writeTo(this.socket)) {
       this.blocked = true;
@@ -294,6 +312,9 @@ export class ClientConn implements Flushable, ClientSession {
   /** The client sent FIN (it may still read, as `printf … | nc` does): answer all it sent, then close. */
   peerEnded(): void {
     if (this.closed) return;
+    // A blocked call would never end for it: Redis frees a client at end of input, and so the
+    // node gets no chance to pop an element for a client that is gone.
+    if (this.session?.blocked) return this.close();
     this.ending = true;
     this.flush();
   }
@@ -360,5 +381,7 @@ export class ClientConn implements Flushable, ClientSession {
     this.head = this.tail = null;
     this.out.clear();
     this.input.clear();
+    this.session?.clientGone();
+    this.session = null;
   }
 }

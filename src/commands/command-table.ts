@@ -22,6 +22,11 @@ export const enum Route {
   FACADE,
   /** Argument 2 is a slot number; its owner answers (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT). */
   SLOT_ARG,
+  /**
+   * Needs connection state (MULTI/EXEC/WATCH, blocking calls, WAIT, pub/sub): handled by the
+   * session module (src/session/); `local` names the kind, `keyAt` the first key if any.
+   */
+  SESSION,
   /** Resolved by the subcommand in argument 1 (OBJECT ENCODING key, XINFO STREAM key …). */
   SUBCOMMAND,
   /** Refused with `-ERR … not supported by proxy`; `reason` may say more. */
@@ -119,11 +124,17 @@ const NUMKEYS_AT: Record<string, number> = {
 };
 const STREAMS = ["xread", "xreadgroup"];
 /** Reasons for refusing whole groups, shown to the client. */
-const WHY_BLOCKING = "blocking commands would stall a shared backend connection";
 const WHY_STATEFUL = "it needs a dedicated backend connection";
-const STATEFUL = new Set(["multi", "exec", "discard", "watch", "unwatch", "subscribe", "psubscribe", "ssubscribe",
+const STATEFUL = new Set(["subscribe", "psubscribe", "ssubscribe",
   "unsubscribe", "punsubscribe", "sunsubscribe", "monitor", "sync", "psync", "client|reply", "client|tracking",
   "client|caching", "client|no-evict", "client|no-touch"]);
+/** Commands of a session (src/session/), by kind. Blocking commands are found by their flag. */
+const SESSION: Record<string, string> = {
+  multi: "transaction", exec: "transaction", discard: "transaction", watch: "transaction", unwatch: "transaction",
+  wait: "wait",
+};
+/** Blocking calls whose timeout is argument 1 (then a key count, then keys) rather than the last argument. */
+const TIMEOUT_FIRST = ["blmpop", "bzmpop"];
 /** Keyless commands about one node, by name or by container: why the proxy does not answer them. */
 const NODE_ONLY: Record<string, string> = {
   cluster: "it changes or inspects the cluster itself; send it to the nodes",
@@ -163,8 +174,16 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
     local = name;
   } else if (STATEFUL.has(name)) {
     reason = WHY_STATEFUL;
+  } else if (Object.hasOwn(SESSION, name)) {
+    route = Route.SESSION;
+    local = SESSION[name];
+  } else if (name === "waitaof") {
+    reason = "it needs the AOF offsets of the client's own connection to each node, which the proxy's shared connections do not keep apart";
   } else if (flags.has("blocking") && !STREAMS.includes(name)) {
-    reason = WHY_BLOCKING;
+    // BLPOP k1 k2 timeout; BLMPOP timeout numkeys k1 …: the first key, on a connection of its own.
+    route = Route.SESSION;
+    local = "blocking";
+    keyAt = TIMEOUT_FIRST.includes(name) ? 3 : Math.max(raw.keyStart, 1);
   } else if (ANY.includes(name)) {
     route = Route.ANY;
   } else if (Object.hasOwn(MULTI_KEY, name)) {

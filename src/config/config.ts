@@ -47,6 +47,7 @@ export interface Config {
     /** <= size. */
     minIdle: number;
     maxIdle: number;
+    maxPinned: number;
   };
   performance: {
     workerThreads: number;
@@ -185,6 +186,7 @@ export const CONFIG_SCHEMA = {
     size: int(1, 64, 1),
     min_idle: int(0, 64, 1),
     max_idle: int(0, 1024, 4),
+    max_pinned: int(1, 1000000, 1024),
   },
   performance: {
     worker_threads: int(1, 64, 1),

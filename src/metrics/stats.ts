@@ -10,5 +10,7 @@ export class Stats {
   inputLimitDisconnections = 0;
   outputLimitDisconnections = 0;
   redirects = 0;
+  /** Clients in a blocking call or WAIT. */
+  blockedClients = 0;
   retries = 0;
 }

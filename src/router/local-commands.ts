@@ -12,8 +12,6 @@ export interface LocalSession {
   readonly id: number;
   authed: boolean;
   name: string;
-  /** MULTI was refused and no EXEC or DISCARD has come since: commands are refused, not run. */
-  multiRefused: boolean;
   /** The protocol the client chose with HELLO: replies are encoded in it. */
   proto: Proto;
   /** This client as Redis' CLIENT INFO line. */
@@ -27,9 +25,17 @@ export interface LocalSession {
 
 const decoder = new TextDecoder();
 const text = (f: Frame, i: number) => decoder.decode(f.arg(i));
-const RESET = new TextEncoder().encode("+RESET\r\n");
 /** A master without replicas: what predixy is to its clients. */
 const ROLE = new TextEncoder().encode("*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+
+export const RESET = new TextEncoder().encode("+RESET\r\n");
+
+/** RESET's effect on what predixy keeps of a client (a session's own state is its business). */
+export function resetSession(s: LocalSession, password: string): void {
+  s.name = "";
+  s.proto = 2;
+  s.authed = password === "";
+}
 
 /** The reply to a LOCAL command (`name` as in the command table); may change `s`. */
 export function answerLocally(name: string, f: Frame, s: LocalSession, password: string): Uint8Array {
@@ -56,10 +62,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "role":
       return ROLE;
     case "reset":
-      s.name = "";
-      s.multiRefused = false;
-      s.proto = 2;
-      s.authed = password === "";
+      resetSession(s, password);
       return RESET;
     case "auth":
       if (f.argc > 3) return R.ERR_SYNTAX;
@@ -161,9 +164,9 @@ export function proxyInfo(stats: Stats, wanted: string[]): string {
       ["redis_version", "7.0.0"], ["predixy_version", VERSION], ["redis_mode", "standalone"],
       ["process_id", process.pid], ["uptime_in_seconds", uptime], ["uptime_in_days", Math.floor(uptime / 86400)],
     ],
-    // blocked_clients and used_memory: what redis-cli --stat and dashboards read. Blocking
-    // commands are refused, so none block; the proxy's memory is its resident set.
-    clients: [["connected_clients", stats.connectedClients], ["blocked_clients", 0]],
+    // blocked_clients and used_memory: what redis-cli --stat and dashboards read. Clients in a
+    // blocking call or WAIT are blocked; the proxy's memory is its resident set.
+    clients: [["connected_clients", stats.connectedClients], ["blocked_clients", stats.blockedClients]],
     memory: memoryRows(),
     stats: [
       ["total_connections_received", stats.totalConnections], ["rejected_connections", stats.rejectedConnections],

@@ -2,6 +2,7 @@
 
 import type { BackendNode } from "../backend/backend-node.ts";
 import type { CommandSpec } from "../commands/command-table.ts";
+import type { Session } from "../session/session.ts";
 import type { Gather } from "./gather.ts";
 
 /** The owner of a request's reply: a client connection (see client/client-conn.ts). */
@@ -57,6 +58,8 @@ export class Request {
   gather: Gather | null = null;
   /** For such a part: the client command it belongs to. Its final reply goes to the gather. */
   parent: Request | null = null;
+  /** Sent by a client's session (src/session/) on a connection it holds: its reply goes there first. */
+  session: Session | null = null;
   /**
    * Picks the connection among a node's pool: the client's id, so one client's commands to a
    * node share a connection and run in the order sent.
@@ -106,6 +109,7 @@ export function release(r: Request): void {
   r.preloaded = false;
   r.slot = -1;
   r.target = null;
+  r.session = null;
   if (r.gather !== null) {
     r.gather.recycle();
     r.gather = null;

@@ -13,11 +13,13 @@ import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
 import { facadeReply } from "./cluster-facade.ts";
 import { FanOutGather, InfoGather } from "./fan-out.ts";
 import type { Gather } from "./gather.ts";
-import { answerLocally, proxyInfo, type LocalSession } from "./local-commands.ts";
+import { answerLocally, proxyInfo, resetSession, type LocalSession } from "./local-commands.ts";
 import { keysSlot, MIXED, split } from "./multi-key.ts";
 import { acquire, ASKING_REQUEST, Kind, release, setReply, type ReplySink, type Request } from "./request.ts";
 import { startScan } from "./scan.ts";
 import { ScriptMemory } from "./scripts.ts";
+import type { Session, SessionHost } from "../session/session.ts";
+import { Sessions } from "../session/sessions.ts";
 import type { Stats } from "../metrics/stats.ts";
 
 const log = getLogger(["predixy", "router"]);
@@ -26,6 +28,13 @@ const log = getLogger(["predixy", "router"]);
 export interface ClientSession extends ReplySink, LocalSession {
   /** Appends `req` to the client's reply-order FIFO. */
   track(req: Request): void;
+  /** The client's transaction, blocking call, WAIT or subscriptions; null: the shared path. */
+  session: Session | null;
+  /**
+   * The command being dispatched is not taken now: it and what follows are read again once
+   * every command before it is answered (a session's start, or a command after a blocking call).
+   */
+  deferUntilIdle(): void;
 }
 
 export interface RouterOptions {
@@ -45,7 +54,7 @@ const NOSCRIPT = enc("NOSCRIPT"), NO_FUNCTION = enc("ERR Function not found");
 const EMPTY = new Uint8Array(0);
 const decoder = new TextDecoder();
 
-export class Router implements BackendEvents {
+export class Router implements BackendEvents, SessionHost {
   private anyCursor = 0;
   private lostKey = "";
   private lostBytes: Uint8Array = R.ERR_NO_NODE;
@@ -54,33 +63,52 @@ export class Router implements BackendEvents {
   readonly scripts = new ScriptMemory();
   /** For re-reading a command that is not the client's current frame (NOSCRIPT healing). */
   private readonly scratch = new Frame();
+  private readonly sessions = new Sessions(this);
+  readonly retryTimeoutMs: number;
 
   constructor(
-    private readonly topology: Topology,
+    readonly topology: Topology,
     private readonly opts: RouterOptions,
-    private readonly stats: Stats,
-  ) {}
+    readonly stats: Stats,
+  ) {
+    this.retryTimeoutMs = opts.retryTimeoutMs;
+  }
 
   /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
   dispatch(c: ClientSession, f: Frame): void {
     this.stats.commands++;
     let spec = COMMANDS.lookup(f.src, f.base + f.argStart[0], f.base + f.argEnd[0]);
-    if (spec === null) return this.answer(c, unknownCommand(f));
+    if (spec === null) return this.refuse(c, unknownCommand(f));
     if (spec.route === Route.SUBCOMMAND) {
       const sub = f.argc > 1 ? spec.subcommands?.get(argText(f, 1).toLowerCase()) : undefined;
       if (sub === undefined) {
-        return this.answer(c, f.argc > 1
+        return this.refuse(c, f.argc > 1
           ? R.errorReply(`ERR unknown subcommand '${argText(f, 1)}'. Try ${spec.name.toUpperCase()} HELP.`)
           : wrongArity(spec));
       }
       spec = sub;
     }
     // Arity first, as Redis checks it.
-    if (!arityOk(spec.arity, f.argc)) return this.answer(c, wrongArity(spec));
+    if (!arityOk(spec.arity, f.argc)) return this.refuse(c, wrongArity(spec));
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
       return this.answer(c, R.ERR_NOAUTH);
     }
-    if (c.multiRefused && spec.local !== "quit" && spec.local !== "reset") return this.answer(c, inRefusedMulti(c, spec));
+    if (c.session !== null) return c.session.dispatch(f, spec);
+    this.route(c, f, spec);
+  }
+
+  /** An error reply for a command Redis would refuse before running it; a transaction notes it. */
+  private refuse(c: ClientSession, reply: Uint8Array): void {
+    c.session?.refused();
+    this.answer(c, reply);
+  }
+
+  resetClient(c: ClientSession): void {
+    resetSession(c, this.opts.password);
+  }
+
+  /** Routes a command of a client without a session (or that its session passes on). */
+  route(c: ClientSession, f: Frame, spec: CommandSpec): void {
     let slot = -1;
     switch (spec.route) {
       case Route.KEY:
@@ -104,7 +132,7 @@ export class Router implements BackendEvents {
       }
       case Route.STREAMS: {
         const streams = findStreams(f);
-        if (streams < 0) return this.answer(c, unsupported(spec, "XREAD with BLOCK would stall a shared backend connection"));
+        if (streams < 0) return this.sessions.start(c, f, spec);
         if (streams > 0 && streams + 1 < f.argc) slot = keySlot(f, streams + 1);
         break;
       }
@@ -124,14 +152,41 @@ export class Router implements BackendEvents {
         }, this.topology.table, c.proto));
       case Route.FAN_OUT:
         return this.fanOut(c, f, spec);
+      case Route.SESSION:
+        return this.sessions.start(c, f, spec);
       default:
-        return this.answer(c, refuse(c, spec));
+        return this.answer(c, unsupported(spec, spec.reason));
     }
     this.go(this.track(c, f, spec, slot));
   }
 
+  /** The slot of `f`'s first key as `spec` places it, -1 if it has none (sessions route by it). */
+  slotOf(f: Frame, spec: CommandSpec): number {
+    switch (spec.route) {
+      case Route.KEY:
+      case Route.MULTI_KEY:
+        return keySlot(f, spec.route === Route.KEY ? spec.keyAt : 1);
+      case Route.SESSION:
+        return spec.keyAt > 0 && spec.keyAt < f.argc ? keySlot(f, spec.keyAt) : -1;
+      case Route.NUMKEYS: {
+        const n = argInt(f, spec.keyAt);
+        return n > 0 && spec.keyAt + 1 < f.argc ? keySlot(f, spec.keyAt + 1) : -1;
+      }
+      case Route.STREAMS: {
+        const streams = streamsIndex(f);
+        return streams > 0 && streams + 1 < f.argc ? keySlot(f, streams + 1) : -1;
+      }
+      case Route.SLOT_ARG: {
+        const slot = argInt(f, 2);
+        return slot < 16384 ? slot : -1;
+      }
+      default:
+        return -1;
+    }
+  }
+
   /** A request for the command in `f`, queued in `c`'s reply order. */
-  private track(c: ClientSession, f: Frame, spec: CommandSpec, slot: number): Request {
+  track(c: ClientSession, f: Frame, spec: CommandSpec, slot: number): Request {
     const req = acquire();
     req.sink = c;
     req.spec = spec;
@@ -146,7 +201,7 @@ export class Router implements BackendEvents {
   }
 
   /** Sends a new request, or holds it while its client has a command being retried. */
-  private go(req: Request): void {
+  go(req: Request): void {
     if (req.sink!.retrying > 0) this.hold(req);
     else this.send(req);
   }
@@ -255,7 +310,7 @@ export class Router implements BackendEvents {
   /** Sends `req` to its target, else the node serving its slot (any master when keyless); a gathered command's parts. */
   private send(req: Request): void {
     if (req.gather !== null) return this.sendParts(req.gather);
-    const node = req.target ?? (req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyNode());
+    const node = req.target ?? (req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyMaster());
     if (node === null) {
       // A failover can leave a slot briefly unserved: wait for the new owner within the deadline.
       this.topology.requestRefresh();
@@ -283,7 +338,7 @@ export class Router implements BackendEvents {
     if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
   }
 
-  private anyNode(): BackendNode | null {
+  anyMaster(): BackendNode | null {
     const masters = this.topology.table.masters;
     for (let i = 0; i < masters.length; i++) {
       const n = masters[this.anyCursor++ % masters.length];
@@ -293,7 +348,7 @@ export class Router implements BackendEvents {
   }
 
   /** A request's reply, `buf[start, end)`, is ready: give it to its client, which keeps request order. */
-  private finish(req: Request, buf: Uint8Array, start = 0, end = buf.length): void {
+  finish(req: Request, buf: Uint8Array, start = 0, end = buf.length): void {
     if (req.parent !== null) return this.partDone(req, buf, start, end);
     const sink = req.sink;
     if (sink === null || sink.closed) {
@@ -325,7 +380,7 @@ export class Router implements BackendEvents {
   }
 
   /** A reply the proxy makes itself, queued behind the client's earlier commands. */
-  private answer(c: ClientSession, reply: Uint8Array): void {
+  answer(c: ClientSession, reply: Uint8Array): void {
     const req = acquire();
     req.sink = c;
     c.track(req);
@@ -334,6 +389,7 @@ export class Router implements BackendEvents {
   }
 
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void {
+    if (req.session !== null) return req.session.onReply(req, buf, start, end, conn);
     if (req.kind !== Kind.CLIENT) {
       if (req.kind === Kind.AUTH) {
         if (buf[start] === MINUS) conn.close(`refused AUTH: ${decoder.decode(buf.subarray(start + 1, end - 2))}`, true);
@@ -462,6 +518,7 @@ export class Router implements BackendEvents {
   }
 
   onLost(req: Request, written: boolean, reason: string): void {
+    if (req.session !== null) return req.session.onLost(req, written, reason);
     if (req.kind !== Kind.CLIENT) return;
     // A command that never left, or a read, can safely run elsewhere; a write that may have run cannot.
     if ((!written || req.spec?.readonly) && this.retryLater(req)) return;
@@ -542,7 +599,16 @@ function argInt(f: Frame, i: number): number {
 
 /** Index of the STREAMS token, 0 when absent, -1 when a BLOCK option comes first. */
 function findStreams(f: Frame): number {
+  const i = streamsIndex(f);
+  return blockSeen ? -1 : i;
+}
+
+let blockSeen = false;
+
+/** Index of XREAD/XREADGROUP's STREAMS token, 0 when absent; `blockSeen` says if BLOCK came first. */
+function streamsIndex(f: Frame): number {
   // Options are walked word by word, so a group, consumer or count named "block" is not BLOCK.
+  blockSeen = false;
   let i = 1;
   if (argText(f, 0).toLowerCase() === "xreadgroup") {
     if (f.argc < 4 || argText(f, 1).toLowerCase() !== "group") return 0;
@@ -551,8 +617,8 @@ function findStreams(f: Frame): number {
   while (i < f.argc) {
     const word = argText(f, i).toLowerCase();
     if (word === "streams") return i;
-    if (word === "block") return -1;
-    i += word === "count" ? 2 : 1;
+    if (word === "block") blockSeen = true;
+    i += word === "count" || word === "block" ? 2 : 1;
   }
   return 0;
 }
@@ -605,41 +671,6 @@ const QUOTE = 39, SPACE = 32;
 function wrongArity(spec: CommandSpec): Uint8Array {
   return R.errorReply(`ERR wrong number of arguments for '${spec.name}' command`);
 }
-
-/**
- * A refused MULTI must not leave the commands queued after it to run one by one: a client that
- * pipelines MULTI … EXEC would see the transaction fail while its writes were applied. So they
- * are refused until EXEC (answered as Redis answers a transaction with a refused command) or
- * DISCARD, and EXEC or DISCARD without MULTI get Redis' own errors.
- */
-function refuse(c: ClientSession, spec: CommandSpec): Uint8Array {
-  if (spec.name === "multi") c.multiRefused = true;
-  else if (spec.name === "exec") return ERR_EXEC_WITHOUT_MULTI;
-  else if (spec.name === "discard") return ERR_DISCARD_WITHOUT_MULTI;
-  return unsupported(spec, spec.reason);
-}
-
-function inRefusedMulti(c: ClientSession, spec: CommandSpec): Uint8Array {
-  switch (spec.name) {
-    case "exec":
-      c.multiRefused = false;
-      return ERR_EXECABORT;
-    case "discard":
-      c.multiRefused = false;
-      return R.OK;
-    case "multi":
-      return ERR_MULTI_NESTED;
-    default:
-      return ERR_NOT_RUN_IN_MULTI;
-  }
-}
-
-const ERR_EXECABORT = R.errorReply("EXECABORT Transaction discarded because of previous errors.");
-const ERR_MULTI_NESTED = R.errorReply("ERR MULTI calls can not be nested");
-const ERR_EXEC_WITHOUT_MULTI = R.errorReply("ERR EXEC without MULTI");
-const ERR_DISCARD_WITHOUT_MULTI = R.errorReply("ERR DISCARD without MULTI");
-const ERR_NOT_RUN_IN_MULTI = R.errorReply(
-  "ERR command not run: MULTI was refused (not supported by proxy), so commands until EXEC or DISCARD are refused");
 
 function unsupported(spec: CommandSpec, why: string): Uint8Array {
   return R.errorReply(`ERR command '${spec.name.replace("|", " ").toUpperCase()}' is not supported by proxy${why ? ` (${why})` : ""}`);

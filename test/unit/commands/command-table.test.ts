@@ -36,7 +36,10 @@ describe("command table", () => {
   });
 
   test("connection-state and blocking commands are not sent to shared connections", () => {
-    for (const name of ["multi", "exec", "watch", "subscribe", "monitor", "blpop", "brpoplpush", "wait"]) {
+    for (const name of ["multi", "exec", "watch", "blpop", "brpoplpush", "bzmpop", "wait"]) expect(find(name)!.route).toBe(Route.SESSION);
+    expect(find("blpop")!.keyAt).toBe(1);
+    expect(find("blmpop")!.keyAt).toBe(3); // BLMPOP timeout numkeys key …
+    for (const name of ["subscribe", "monitor", "waitaof"]) {
       expect(find(name)!.route).toBe(Route.UNSUPPORTED);
       expect(find(name)!.reason).not.toBe("");
     }
@@ -92,7 +95,7 @@ describe("learning from a node's COMMAND reply", () => {
     expect(look("GET")!.arity).toBe(2);
     expect(look("JSON.GET")!.route).toBe(Route.KEY);
     expect(look("json.get")!.keyAt).toBe(1);
-    expect(look("mod.blockpop")!.route).toBe(Route.UNSUPPORTED);
+    expect(look("mod.blockpop")!.route).toBe(Route.SESSION); // a pinned connection, like BLPOP
     expect(look("bogus")).toBeNull();
     expect(table.size).toBe(3);
   });

@@ -44,6 +44,7 @@ const INT_RANGES: Record<string, [number, number]> = {
   "pool.size": [1, 64],
   "pool.min_idle": [0, 64],
   "pool.max_idle": [0, 1024],
+  "pool.max_pinned": [1, 1000000],
   "performance.worker_threads": [1, 64],
   "performance.buffer_size": [1024, 67108864],
   "performance.batch_size": [1, 1000000],
@@ -121,7 +122,7 @@ level = "debug"
         retryTimeoutMs: 0,
         maxRedirects: 16,
       },
-      pool: { size: 4, minIdle: 4, maxIdle: 0 },
+      pool: { size: 4, minIdle: 4, maxIdle: 0, maxPinned: 1024 },
       performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576 },
       log: { level: "debug" },
     };
@@ -142,7 +143,7 @@ level = "debug"
         retryTimeoutMs: 2000,
         maxRedirects: 5,
       },
-      pool: { size: 1, minIdle: 1, maxIdle: 4 },
+      pool: { size: 1, minIdle: 1, maxIdle: 4, maxPinned: 1024 },
       performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 1073741824 },
       log: { level: "info" },
     });
