@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, and port 6379 left free for the proxy.
+# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, systemd-analyze
+# (the unit's test), and port 6379 left free for the proxy.
 # Quiet when there is nothing to do; on failure prints what failed (with the tool's output) and exits non-zero.
 set -euo pipefail
 
@@ -41,6 +42,12 @@ apt_install() {
   fi
   quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
+
+# ---- systemd-analyze: the tests verify deploy/systemd/predixy.service with it ----
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  apt_install systemd
+  command -v systemd-analyze >/dev/null 2>&1 || die "systemd-analyze still missing after apt-get install systemd"
+fi
 
 # ---- Redis: the cluster tooling runs /usr/bin/redis-server and redis-cli ----
 if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/bin/redis-cli ]; then
