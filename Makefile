@@ -7,7 +7,7 @@ CLUSTER_DIR ?= .cluster
 # What `predixy --version` reports: the commit, "-dirty" if tracked files differ from it.
 COMMIT   := $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
 
-.PHONY: setup build run test test-unit bench microbench cluster-start cluster-stop cluster-status check clean
+.PHONY: setup build image run test test-unit bench microbench cluster-start cluster-stop cluster-status check clean
 
 # npm dependencies (Bun itself comes from npm) and Debian's redis-server/redis-tools.
 setup:
@@ -16,6 +16,9 @@ setup:
 build: setup
 	$(BUN) build --compile --minify --sourcemap --define 'PREDIXY_COMMIT="$(COMMIT)"' src/main.ts --outfile dist/predixy
 
+# The Dockerfile built with podman, offline (installs podman if missing).
+image: build
+	bash scripts/image.sh
 
 # The main job: a local 9 masters x 9 replicas cluster on 7000-7017 and the proxy on 6379.
 run: build cluster-start

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, systemd-analyze
-# (the unit's test), and port 6379 left free for the proxy.
+# (the unit's test), and port 6379 left free for the proxy. `setup.sh image`: podman only (make image).
 # Quiet when there is nothing to do; on failure prints what failed (with the tool's output) and exits non-zero.
 set -euo pipefail
 
@@ -42,6 +42,13 @@ apt_install() {
   fi
   quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
+
+# ---- podman, for make image (and the image test) only: building the image needs no daemon ----
+if [ "${1:-}" = image ]; then
+  command -v podman >/dev/null 2>&1 || apt_install podman
+  command -v podman >/dev/null 2>&1 || die "podman still missing after apt-get install"
+  exit 0
+fi
 
 # ---- systemd-analyze: the tests verify deploy/systemd/predixy.service with it ----
 if ! command -v systemd-analyze >/dev/null 2>&1; then
