@@ -79,6 +79,8 @@ async function serve(cfg: Config): Promise<number> {
     maxRedirects: cfg.cluster.maxRedirects,
     retryTimeoutMs: cfg.cluster.retryTimeoutMs,
     password: cfg.server.password,
+    announceHost: cfg.server.announceHost,
+    announcePort: cfg.server.announcePort,
   }, stats);
 
   if (!(await topology.start())) {

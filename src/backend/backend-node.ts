@@ -40,10 +40,10 @@ export class BackendNode {
     this.connFor(req.affinity).enqueue(req);
   }
 
-  /** Sends two commands back to back on one connection (ASKING + the command). */
-  sendPair(first: Request, req: Request): void {
+  /** Sends `req` right behind `before` on one connection (ASKING, or a SCRIPT LOAD, then the command). */
+  sendAfter(before: readonly Request[], req: Request): void {
     const conn = this.connFor(req.affinity);
-    conn.enqueue(first);
+    for (const b of before) conn.enqueue(b);
     conn.enqueue(req);
   }
 

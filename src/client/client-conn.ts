@@ -5,6 +5,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
+import { abandonHeld } from "../router/gather.ts";
 import { acquire, release, setReply, type Request } from "../router/request.ts";
 import type { ClientSession, Router } from "../router/router.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
@@ -276,6 +277,14 @@ export class ClientConn implements Flushable, ClientSession {
       `user=default redir=-1 resp=2`;
   }
 
+  get localAddress(): string {
+    return this.socket.localAddress;
+  }
+
+  get localPort(): number {
+    return this.socket.localPort;
+  }
+
   closeAfterReplies(): void {
     this.closing = true;
   }
@@ -342,7 +351,8 @@ export class ClientConn implements Flushable, ClientSession {
       const next: Request | null = r.next;
       r.next = null;
       // Held requests were never sent, so nobody else will release them.
-      if (r.done || r.held) release(r);
+      if (r.done) release(r);
+      else if (r.held) abandonHeld(r);
       r = next;
     }
     this.head = this.tail = null;

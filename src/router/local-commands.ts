@@ -15,6 +15,9 @@ export interface LocalSession {
   multiRefused: boolean;
   /** This client as Redis' CLIENT INFO line. */
   describe(): string;
+  /** The address and port this client connected to (what the cluster façade advertises by default). */
+  readonly localAddress: string;
+  readonly localPort: number;
   /** Close the connection once every earlier reply and this one are written. */
   closeAfterReplies(): void;
 }
@@ -22,9 +25,11 @@ export interface LocalSession {
 const decoder = new TextDecoder();
 const text = (f: Frame, i: number) => decoder.decode(f.arg(i));
 const RESET = new TextEncoder().encode("+RESET\r\n");
+/** A master without replicas: what predixy is to its clients. */
+const ROLE = new TextEncoder().encode("*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
 
 /** The reply to a LOCAL command (`name` as in the command table); may change `s`. */
-export function answerLocally(name: string, f: Frame, s: LocalSession, password: string, stats: Stats): Uint8Array {
+export function answerLocally(name: string, f: Frame, s: LocalSession, password: string): Uint8Array {
   switch (name) {
     case "ping":
       if (f.argc > 2) return R.errorReply("ERR wrong number of arguments for 'ping' command");
@@ -42,7 +47,11 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     }
     case "readonly":
     case "readwrite":
+    case "asking":
+      // From cluster-mode clients: predixy sends ASKING and READONLY to the nodes itself.
       return R.OK;
+    case "role":
+      return ROLE;
     case "reset":
       s.name = "";
       s.multiRefused = false;
@@ -53,8 +62,6 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
       return auth(s, password, f.argc === 2 ? null : text(f, 1), text(f, f.argc - 1));
     case "hello":
       return hello(f, s, password);
-    case "info":
-      return R.bulkReply(new TextEncoder().encode(info(stats, f.argc > 1 ? text(f, 1).toLowerCase() : "")));
     case "client|setname": {
       if (!validName(f.arg(2))) return ERR_CLIENT_NAME;
       s.name = text(f, 2);
@@ -145,8 +152,11 @@ function memoryRows(): [string, string | number][] {
   return [["used_memory", rss], ["used_memory_human", human], ["used_memory_rss", rss]];
 }
 
-/** INFO as Redis formats it; sections the proxy can answer for itself. */
-function info(stats: Stats, section: string): string {
+/**
+ * INFO as Redis formats it, for the sections the proxy answers for itself (the keyspace comes
+ * from the nodes: see router/fan-out.ts). No section names the default set.
+ */
+export function proxyInfo(stats: Stats, wanted: string[]): string {
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
   const sections: Record<string, [string, string | number][]> = {
     server: [
@@ -165,12 +175,12 @@ function info(stats: Stats, section: string): string {
       ["cluster_redirects", stats.redirects], ["cluster_retries", stats.retries],
     ],
     persistence: [["loading", 0]],
-    cluster: [["cluster_enabled", 0]],
+    // 1: the cluster façade answers CLUSTER SLOTS etc. (redis-py's RedisCluster checks this first).
+    cluster: [["cluster_enabled", 1]],
   };
-  const wanted = section === "" || section === "all" || section === "default" || section === "everything"
-    ? Object.keys(sections) : [section];
+  const all = wanted.length === 0 || wanted.some((w) => w === "all" || w === "default" || w === "everything");
   const parts: string[] = [];
-  for (const name of wanted) {
+  for (const name of all ? Object.keys(sections) : wanted) {
     const rows = sections[name];
     if (!rows) continue;
     parts.push(`# ${name[0].toUpperCase()}${name.slice(1)}\r\n${rows.map(([k, v]) => `${k}:${v}`).join("\r\n")}\r\n`);
