@@ -1,10 +1,11 @@
 // Scale-out: two predixy instances in front of one cluster act as one proxy (all state lives in the cluster).
+// Pub/sub across instances is not tested: predixy does not offer SUBSCRIBE yet.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { slotOf } from "../../src/cluster/key-slot.ts";
 import { startProxy, type ProxyHandle } from "../helpers/proxy.ts";
 import { redisCli, startCluster, type ClusterHandle } from "../helpers/redis-cluster.ts";
@@ -59,6 +60,36 @@ test("a script with keys runs alike through either instance", async () => {
   await a.del("scale:list");
   expect(await a.eval(script, 1, "scale:list", "from-a")).toEqual(["from-a"]);
   expect(await b.eval(script, 1, "scale:list", "from-b")).toEqual(["from-a", "from-b"]);
+});
+
+test("a script loaded through one instance runs by its SHA through the other", async () => {
+  const sha = await a.script("LOAD", "return redis.call('incrby', KEYS[1], ARGV[1])") as string;
+  await a.del("scale:sha");
+  // Keys in every slot range: SCRIPT LOAD reached every master, not just one.
+  const keys = Array.from({ length: 30 }, (_, i) => `scale:sha:${i}`);
+  expect(await pipeline(b, keys.map((k) => ["evalsha", sha, "1", k, "5"]))).toEqual(keys.map(() => 5));
+  expect(await b.script("EXISTS", sha)).toEqual([1]);
+  for (const port of [BASE, BASE + 1, BASE + 2]) expect(await redisCli(port, ["script", "exists", sha])).toBe("1");
+});
+
+test("each instance's cluster façade advertises that instance's own address", async () => {
+  for (const [i, c] of [a, b].entries()) {
+    const slots = await c.call("cluster", "slots") as [number, number, [string, number, string]][];
+    expect(slots.map(([from, to]) => [from, to])).toEqual([[0, 16383]]);
+    expect(slots[0][2].slice(0, 2)).toEqual(["127.0.0.1", PORTS[i]]);
+  }
+  // So cluster-mode clients seeded with either instance stay on it, and still share one state.
+  const [ca, cb] = PORTS.map((port) => new Cluster([{ host: "127.0.0.1", port }], { redisOptions: { maxRetriesPerRequest: 0 } }));
+  try {
+    const keys = Array.from({ length: 50 }, (_, i) => `scale:cluster-mode:${i}`);
+    await Promise.all(keys.map((k) => cb.set(k, `via-b:${k}`)));
+    expect(await Promise.all(keys.map((k) => ca.get(k)))).toEqual(keys.map((k) => `via-b:${k}`));
+    expect(ca.nodes().map((n) => n.options.port)).toEqual([PORTS[0]]);
+    expect(cb.nodes().map((n) => n.options.port)).toEqual([PORTS[1]]);
+  } finally {
+    ca.disconnect();
+    cb.disconnect();
+  }
 });
 
 test("after a slot moves, both instances follow it on their own (each learns from MOVED)", async () => {
