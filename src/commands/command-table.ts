@@ -72,6 +72,8 @@ export interface CommandSpec {
   readonly merge: Merge;
   /** For Route.MULTI_KEY: arguments per key (2 for MSET's key value pairs). */
   readonly keyStep: number;
+  /** For Route.MULTI_KEY: the name as a bulk string (`$4\r\nmget\r\n`), to build the parts. */
+  readonly wireName: Uint8Array;
   readonly reason: string;
   readonly subcommands: ReadonlyMap<string, CommandSpec> | null;
 }
@@ -144,6 +146,8 @@ const NODE_ONLY: Record<string, string> = {
   acl: "ACL users are per node; configure the nodes directly",
 };
 
+const NO_BYTES = new Uint8Array(0);
+
 function makeSpec(name: string, raw: RawSpec): CommandSpec {
   const flags = new Set(raw.flags);
   let route = Route.UNSUPPORTED, keyAt = 0, local = "", reason = "", merge = Merge.NONE, keyStep = 0;
@@ -189,6 +193,7 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
   }
   return {
     name, arity: raw.arity, route, keyAt, local, reason, subcommands, merge, keyStep,
+    wireName: route === Route.MULTI_KEY ? new TextEncoder().encode(`$${name.length}\r\n${name}\r\n`) : NO_BYTES,
     write: flags.has("write"), readonly: flags.has("readonly"),
     blockOption: STREAMS.includes(name),
   };

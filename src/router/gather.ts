@@ -15,10 +15,15 @@ export abstract class Gather {
   readonly parts: Request[] = [];
   /** Parts without their final reply yet, held ones included. */
   waiting = 0;
+  parent: Request;
 
-  constructor(readonly parent: Request) {
+  constructor(parent: Request) {
+    this.parent = parent;
     parent.gather = this;
   }
+
+  /** The parent is released: a pooled kind takes this object back (see multi-key.ts). */
+  recycle(): void {}
 
   /** Adds a part sending `src[start, end)` to the owner of `slot`, or to `target` when given. */
   addPart(src: Uint8Array, start: number, end: number, slot: number, target: BackendNode | null): Request {

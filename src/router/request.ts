@@ -104,9 +104,13 @@ export function release(r: Request): void {
   r.preloaded = false;
   r.slot = -1;
   r.target = null;
-  r.gather = null;
+  if (r.gather !== null) {
+    r.gather.recycle();
+    r.gather = null;
+  }
   r.parent = null;
-  if (pool.length < 4096) pool.push(r);
+  // Split commands put many parts in flight at once (10 per MGET of 10 keys): keep enough.
+  if (pool.length < 32768) pool.push(r);
 }
 
 /** Sets the reply to `buf[start, end)`. */
