@@ -8,6 +8,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { parse, parseAllDocuments } from "yaml";
+import pkg from "../../package.json" with { type: "json" };
 import { parseConfig } from "../../src/config/config.ts";
 import { PING_TIMEOUT_MS } from "../../src/ping.ts";
 import { finalStage } from "../helpers/dockerfile.ts";
@@ -104,6 +105,10 @@ describe("in step with predixy and its image", () => {
     const mount = container.volumeMounts.find((m: Obj) => m.name === vol.name);
     expect(`${mount.mountPath}/config.yaml`).toBe(image.env.PREDIXY_CONFIG);
     expect(container.args ?? []).toEqual([]);
+  });
+
+  test("the image is this version's, as make image tags it", () => {
+    expect(container.image).toBe(`predixy:${pkg.version}`);
   });
 
   test("the pod runs as the image's non-root user, read-only, with no capabilities", () => {
