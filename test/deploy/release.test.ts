@@ -1,8 +1,9 @@
 // make release's script: tarballs with the right files, SHA256SUMS that verify, and executables for the right machine.
 //
-// Built here for linux-x64 (run: this machine) and linux-arm64 (cross-compiled with Bun's
-// arm64 runtime from the npm registry, checked by its ELF header); the musl targets take the same
-// path as arm64. `make release` builds all four.
+// Built here for linux-x64 (run natively) and linux-arm64 (cross-compiled with Bun's arm64
+// runtime from the npm registry; run under qemu-user with Debian's arm64 cross glibc, which
+// setup.sh cross installs). The musl targets take the same path as arm64; `make release` builds
+// all four.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -24,6 +25,8 @@ function run(argv: string[], opts: { cwd?: string; env?: Record<string, string> 
 const commit = run(["git", "describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"]).out.trim();
 
 beforeAll(() => {
+  const tools = run(["bash", "scripts/setup.sh", "cross"]);
+  if (tools.code !== 0) throw new Error(`setup.sh cross failed:\n${tools.err}`);
   const r = run(["bash", "scripts/release.sh", out], { env: { ...process.env, TARGETS: TARGETS.join(" ") } as Record<string, string> });
   if (r.code !== 0) throw new Error(`release.sh failed:\n${r.out}\n${r.err}`);
   for (const t of TARGETS) expect(run(["tar", "-xzf", join(out, `predixy-${VERSION}-${t}.tar.gz`), "-C", dir]).code).toBe(0);
@@ -74,6 +77,15 @@ describe("executables", () => {
       expect(r.out).toBe(`${join(x64, f)}: OK\n`);
       expect(r.code).toBe(0);
     }
+  });
+
+  test("linux-arm64, run under qemu, prints the version and commit and accepts the example config", () => {
+    const arm = join(dir, `predixy-${VERSION}-linux-arm64`);
+    const qemu = ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", join(arm, "predixy")];
+    expect(run([...qemu, "--version"]).out).toBe(`predixy ${VERSION} (commit ${commit})\n`);
+    const r = run([...qemu, "-c", join(arm, "config.yaml"), "--check"]);
+    expect(r.out).toBe(`${join(arm, "config.yaml")}: OK\n`);
+    expect(r.code).toBe(0);
   });
 
   test("linux-arm64 is an AArch64 glibc executable carrying the same bundle", () => {
