@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, and port 6379 left free for the proxy.
+# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, systemd-analyze
+# (the unit's test), and port 6379 left free for the proxy. `setup.sh image|cross`: only the tools below.
 # Quiet when there is nothing to do; on failure prints what failed (with the tool's output) and exits non-zero.
 set -euo pipefail
 
@@ -41,6 +42,29 @@ apt_install() {
   fi
   quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
+
+# ---- Tools only some targets need, on request ----
+# image: podman, for make image and its test (building needs no daemon).
+# cross: qemu-user and an arm64 glibc, for the release test to run the linux-arm64 executable.
+case "${1:-}" in
+  image)
+    command -v podman >/dev/null 2>&1 || apt_install podman
+    command -v podman >/dev/null 2>&1 || die "podman still missing after apt-get install"
+    exit 0
+    ;;
+  cross)
+    command -v qemu-aarch64-static >/dev/null 2>&1 || apt_install qemu-user-static
+    [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || apt_install libc6-arm64-cross
+    command -v qemu-aarch64-static >/dev/null 2>&1 || die "qemu-aarch64-static still missing after apt-get install"
+    exit 0
+    ;;
+esac
+
+# ---- systemd-analyze: the tests verify deploy/systemd/predixy.service with it ----
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  apt_install systemd
+  command -v systemd-analyze >/dev/null 2>&1 || die "systemd-analyze still missing after apt-get install systemd"
+fi
 
 # ---- Redis: the cluster tooling runs /usr/bin/redis-server and redis-cli ----
 if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/bin/redis-cli ]; then

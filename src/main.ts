@@ -8,36 +8,50 @@ import { Topology } from "./cluster/topology.ts";
 import { COMMANDS } from "./commands/command-table.ts";
 import { listen } from "./client/listener.ts";
 import { ConfigError, loadConfig, type Config } from "./config/config.ts";
-import { parseCliArgs, UsageError, USAGE } from "./config/cli-args.ts";
+import { parseCliArgs, UsageError, USAGE, type CliAction } from "./config/cli-args.ts";
 import { setupLogging } from "./logging.ts";
 import { Stats } from "./metrics/stats.ts";
+import { pingAddress, pingProxy } from "./ping.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
 import { internalRequest, Kind } from "./router/request.ts";
 import { Router } from "./router/router.ts";
-import { VERSION } from "./version.ts";
+import { BUILD_COMMIT, VERSION, versionLine } from "./version.ts";
 import { exitWithParent, startWorkers, workerId } from "./workers.ts";
 
 const log = getLogger(["predixy"]);
 
-/** Exit codes: 2 = bad usage or config, 1 = could not start. */
+/**
+ * Exit codes: 2 = bad usage or config, 1 = could not start. `--ping`: 0 = PONG, 1 = anything
+ * else, a bad config included (Docker reserves a health check's status 2).
+ */
 async function main(argv: string[]): Promise<number> {
   let cfg: Config;
+  let action: CliAction | undefined;
   try {
-    const action = parseCliArgs(argv);
+    action = parseCliArgs(argv, process.env);
     if (action.kind === "help") { process.stdout.write(USAGE); return 0; }
-    if (action.kind === "version") { process.stdout.write(`predixy ${VERSION}\n`); return 0; }
+    if (action.kind === "version") { process.stdout.write(versionLine()); return 0; }
     cfg = await loadConfig(action.configPath);
+    if (action.kind === "ping") return ping(cfg);
     if (action.check) { process.stdout.write(`${action.configPath}: OK\n`); return 0; }
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`predixy: ${err.message}\n`);
       if (err instanceof UsageError) process.stderr.write(USAGE);
-      return 2;
+      return action?.kind === "ping" ? 1 : 2;
     }
     throw err;
   }
   setupLogging(cfg.log.level);
   return serve(cfg);
+}
+
+async function ping(cfg: Config): Promise<number> {
+  const addr = `${pingAddress(cfg.server.bind)}:${cfg.server.port}`;
+  const why = await pingProxy(cfg);
+  if (why === "") { process.stdout.write(`PONG from ${addr}\n`); return 0; }
+  process.stderr.write(`predixy: no PONG from ${addr}: ${why}\n`);
+  return 1;
 }
 
 async function serve(cfg: Config): Promise<number> {
@@ -107,13 +121,16 @@ async function serve(cfg: Config): Promise<number> {
     }
   }, Math.max(50, Math.min(1000, cfg.cluster.commandTimeoutMs / 4)));
 
-  log.info("predixy {version} worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
-    version: VERSION, worker: workerId, bind: cfg.server.bind, port: listening.server.port,
+  log.info("predixy {version} ({commit}) worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
+    version: VERSION, commit: BUILD_COMMIT || "from source", worker: workerId, bind: cfg.server.bind, port: listening.server.port,
     masters: topology.table.masters.length, size: cfg.pool.size,
   });
   // The first process starts the others once it is itself listening (so a bad port fails once).
   const workers = workerId === 0 && cfg.performance.workerThreads > 1 ? startWorkers(cfg.performance.workerThreads) : null;
   if (workerId > 0) exitWithParent();
+  // systemd's ExecReload and `kill -HUP` mean "reload"; SIGHUP's default action would end the
+  // process. Until the config can be reloaded live, say what to do instead.
+  process.on("SIGHUP", () => log.warn("SIGHUP: reloading the configuration is not supported yet; restart predixy to apply changes"));
 
   await nextSignal();
   workers?.stop();

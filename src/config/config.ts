@@ -1,7 +1,7 @@
-// predixy.toml → validated, typed Config: one schema table drives defaults, checks and errors.
+// Config file (TOML or YAML) → validated, typed Config: one schema table drives defaults, checks and errors.
 
 import { isIP, isIPv4 } from "node:net";
-import { parse, TomlError } from "smol-toml";
+import { formatOf, readDocument, type ConfigFormat } from "./syntax.ts";
 
 /** A backend address as given in `cluster.entry_points`; IPv6 hosts carry no brackets. */
 export interface HostPort {
@@ -64,7 +64,7 @@ export interface Config {
 /**
  * Invalid configuration. `problems` holds one entry per fault, each naming its key
  * (`server.port: …`, `unknown key "server.prot"`); the message is those joined by newlines.
- * A TOML syntax error is the single problem `file:line:column: …`, followed by the lines around it.
+ * A TOML or YAML syntax error is the single problem `file:line:column: …`, followed by the lines around it.
  */
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -76,7 +76,7 @@ export class ConfigError extends Error {
   }
 }
 
-// ---- rules: each checks one TOML value, records a problem and returns undefined if bad ----
+// ---- rules: each checks one TOML/YAML value, records a problem and returns undefined if bad ----
 
 type Check<T> = (value: unknown, key: string, problems: string[]) => T | undefined;
 
@@ -95,7 +95,7 @@ function int(min: number, max: number, def: number): Rule<number> {
     max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
   return {
     default: def,
-    // Integers arrive as bigint (see parseToml), so a TOML float such as 1.0 is told apart.
+    // Integers arrive as bigint (see syntax.ts), so a float such as 1.0 is told apart.
     check: (v, key, problems) => {
       if (typeof v === "bigint" && v >= BigInt(min) && v <= BigInt(max)) return Number(v);
       problems.push(`${key}: expected ${expects}, got ${describe(v)}`);
@@ -183,7 +183,7 @@ export const CONFIG_SCHEMA = {
     max_redirects: int(1, 16, 5),
   },
   pool: {
-    size: int(1, 64, 1),
+    size: int(1, 1024, 1),
     min_idle: int(0, 64, 1),
     max_idle: int(0, 1024, 4),
     max_pinned: int(1, 1000000, 1024),
@@ -241,11 +241,12 @@ function parseHostPort(s: string): HostPort | string {
 // ---- parsing ----
 
 /**
- * Parse and validate TOML text. `source` (a file name) prefixes syntax errors as
+ * Parse and validate TOML (or YAML) text. `source` (a file name) prefixes syntax errors as
  * `source:line:column`. Throws ConfigError listing every problem found, one per line.
  */
-export function parseConfig(text: string, source = "<config>"): Config {
-  const doc = parseToml(text, source);
+export function parseConfig(text: string, source = "<config>", format: ConfigFormat = "toml"): Config {
+  const doc = readDocument(text, source, format);
+  if (typeof doc === "string") throw new ConfigError(doc);
   const problems: string[] = [];
   const out: Record<string, Record<string, unknown>> = {};
   for (const section of Object.keys(SCHEMA)) out[camel(section)] = {};
@@ -288,7 +289,10 @@ export function parseConfig(text: string, source = "<config>"): Config {
   return out as unknown as Config;
 }
 
-/** Read and validate the file at `path`. Throws ConfigError naming the path if unreadable. */
+/**
+ * Read and validate the file at `path`: YAML if it ends in `.yaml`/`.yml`, else TOML. Throws
+ * ConfigError naming the path if unreadable.
+ */
 export async function loadConfig(path: string): Promise<Config> {
   let text: string;
   try {
@@ -302,7 +306,7 @@ export async function loadConfig(path: string): Promise<Config> {
       : `cannot read (${(err as Error).message})`;
     throw new ConfigError(`${path}: ${why}`);
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, formatOf(path));
 }
 
 /** All defaults, with the given entry points (copied). For tests and embedding. */
@@ -314,22 +318,6 @@ export function defaultConfig(entryPoints: HostPort[]): Config {
   }
   out.cluster.entryPoints = entryPoints.map((e) => ({ host: e.host, port: e.port }));
   return out as unknown as Config;
-}
-
-function parseToml(text: string, source: string): Record<string, unknown> {
-  try {
-    // bigint integers keep `port = 1.0` (a float) distinct from `port = 1`, and let huge
-    // integers reach the range check instead of failing as "not representable".
-    return parse(text, { integersAsBigInt: true });
-  } catch (err) {
-    if (!(err instanceof TomlError)) throw err;
-    // smol-toml's message is "Invalid TOML document: <reason>\n\n<codeblock>"; keep the reason,
-    // put the position up front where editors and terminals can jump to it.
-    const reason = err.message.replace(/^Invalid TOML document: /, "").split("\n")[0];
-    throw new ConfigError(
-      `${source}:${err.line}:${err.column}: TOML syntax error: ${reason}\n${err.codeblock.trimEnd()}`,
-    );
-  }
 }
 
 function unknownKey(path: string): string {
@@ -368,7 +356,7 @@ function isTable(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
-/** A TOML value as an operator would recognise it in an error message. */
+/** A TOML/YAML value as an operator would recognise it in an error message. */
 function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (typeof v === "bigint" || typeof v === "boolean") return String(v);

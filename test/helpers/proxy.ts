@@ -8,6 +8,10 @@ export interface ProxyHandle {
   port: number;
   /** Everything the proxy wrote to stderr so far. */
   logs(): string;
+  /** Sends the proxy process a signal. */
+  signal(sig: NodeJS.Signals): void;
+  /** The exit status, once the process has exited. */
+  exited: Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -21,6 +25,8 @@ export interface ProxyExtra {
   rest?: string;
   /** Run under `ulimit -n` this low. */
   openFiles?: number;
+  /** Run with this config file instead of writing one (it must listen on `port`, loopback). */
+  configFile?: string;
 }
 
 /** Starts the proxy on `port` in front of `entryPoints`, configured by `extra`. */
@@ -28,8 +34,8 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   // Something else answering on the port would pass the readiness check below and fool the test.
   if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const dir = mkdtempSync(join(tmpdir(), "predixy-test-"));
-  const file = join(dir, "predixy.toml");
-  writeFileSync(file, [
+  const file = extra.configFile ?? join(dir, "predixy.toml");
+  if (extra.configFile === undefined) writeFileSync(file, [
     "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
     "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
     extra.rest ?? "",
@@ -57,6 +63,8 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   return {
     port,
     logs: () => stderr,
+    signal: (sig) => { proc.kill(sig); },
+    exited: proc.exited,
     async stop() {
       proc.kill("SIGTERM");
       const killer = setTimeout(() => proc.kill("SIGKILL"), 3000);

@@ -41,7 +41,7 @@ const INT_RANGES: Record<string, [number, number]> = {
   "cluster.command_timeout_ms": [1, 2 ** 31 - 1],
   "cluster.retry_timeout_ms": [0, 2 ** 31 - 1],
   "cluster.max_redirects": [1, 16],
-  "pool.size": [1, 64],
+  "pool.size": [1, 1024],
   "pool.min_idle": [0, 64],
   "pool.max_idle": [0, 1024],
   "pool.max_pinned": [1, 1000000],
@@ -182,7 +182,7 @@ describe("errors name the key", () => {
     ["array of tables for a section", `${MIN}[[pool]]\nsize = 1\n`, "pool: expected a table, got an array"],
     ["string for an integer", `${MIN}[server]\nport = "abc"\n`, 'server.port: expected an integer from 1 to 65535, got "abc"'],
     ["float for an integer", `${MIN}[server]\nport = 6379.0\n`, "server.port: expected an integer from 1 to 65535, got 6379.0"],
-    ["boolean for an integer", `${MIN}[pool]\nsize = true\n`, "pool.size: expected an integer from 1 to 64, got true"],
+    ["boolean for an integer", `${MIN}[pool]\nsize = true\n`, "pool.size: expected an integer from 1 to 1024, got true"],
     ["integer for a string", `${MIN}[server]\npassword = 123\n`, "server.password: expected a string, got 123"],
     ["out of range, low", `${MIN}[server]\nport = 0\n`, "server.port: expected an integer from 1 to 65535, got 0"],
     ["out of range, high", `${MIN}max_redirects = 17\n`, "cluster.max_redirects: expected an integer from 1 to 16, got 17"],
@@ -268,7 +268,7 @@ level = "loud"
 
   test("a cross-key check is skipped when one of its keys is itself invalid", () => {
     expect(problemsOf(`${MIN}[pool]\nsize = 0\nmin_idle = 3\n`)).toEqual([
-      "pool.size: expected an integer from 1 to 64, got 0",
+      "pool.size: expected an integer from 1 to 1024, got 0",
     ]);
   });
 
