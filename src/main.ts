@@ -10,6 +10,7 @@ import { listen } from "./client/listener.ts";
 import { ConfigError, loadConfig, type Config } from "./config/config.ts";
 import { parseCliArgs, UsageError, USAGE } from "./config/cli-args.ts";
 import { setupLogging } from "./logging.ts";
+import { startObservability } from "./observability.ts";
 import { Stats } from "./metrics/stats.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
 import { internalRequest, Kind } from "./router/request.ts";
@@ -27,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
     if (action.kind === "help") { process.stdout.write(USAGE); return 0; }
     if (action.kind === "version") { process.stdout.write(`predixy ${VERSION}\n`); return 0; }
     cfg = await loadConfig(action.configPath);
+    configPath = action.configPath;
     if (action.check) { process.stdout.write(`${action.configPath}: OK\n`); return 0; }
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
@@ -36,9 +38,11 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  setupLogging(cfg.log.level);
+  setupLogging(cfg.log.level, cfg.log.format);
   return serve(cfg);
 }
+
+let configPath = "";
 
 async function serve(cfg: Config): Promise<number> {
   const stats = new Stats();
@@ -64,12 +68,20 @@ async function serve(cfg: Config): Promise<number> {
     }, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
   });
+  // Every view reads live state through `obs`, wired before anything listens.
+  let listening: ReturnType<typeof listen> | null = null;
+  let draining = false;
+  const obs = startObservability(cfg, configPath, stats, topology, {
+    clients: () => listening?.clients ?? new Set(),
+    draining: () => draining,
+  });
   router = new Router(topology, {
     maxRedirects: cfg.cluster.maxRedirects,
     retryTimeoutMs: cfg.cluster.retryTimeoutMs,
     password: cfg.server.password,
     announceHost: cfg.server.announceHost,
     announcePort: cfg.server.announcePort,
+    admin: obs.admin,
   }, stats);
 
   if (!(await topology.start())) {
@@ -80,8 +92,8 @@ async function serve(cfg: Config): Promise<number> {
   }
   for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
   await learnCommands(topology, auth, cfg.cluster.connectTimeoutMs);
+  obs.commandsLearned();
 
-  let listening;
   try {
     listening = listen({
       bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
@@ -107,10 +119,24 @@ async function serve(cfg: Config): Promise<number> {
     masters: topology.table.masters.length, size: cfg.pool.size,
   });
   // The first process starts the others once it is itself listening (so a bad port fails once).
-  const workers = workerId === 0 && cfg.performance.workerThreads > 1 ? startWorkers(cfg.performance.workerThreads) : null;
-  if (workerId > 0) exitWithParent();
+  const workers = workerId === 0 && cfg.performance.workerThreads > 1
+    ? startWorkers(cfg.performance.workerThreads, (id, msg) => obs.group.onWorkerMessage(id, msg))
+    : null;
+  if (workers !== null) obs.group.attachWorkers(workers);
+  if (workerId > 0) {
+    obs.group.attachParent();
+    exitWithParent();
+  }
+  // Only the first process serves admin HTTP; its views cover every worker.
+  if (workerId === 0 && !obs.startAdmin()) {
+    workers?.stop();
+    listening.server.stop(true);
+    return 1;
+  }
 
   await nextSignal();
+  // Readiness fails from here on, so a load balancer stops sending clients while they drain.
+  draining = true;
   workers?.stop();
   // Stop accepting, let every client have the replies of what it already sent, then close.
   listening.server.stop(false);
@@ -122,6 +148,7 @@ async function serve(cfg: Config): Promise<number> {
   await Promise.race([untilEmpty(listening.clients), sleep(drainMs), nextSignal()]);
   router.stop();
   clearInterval(sweep);
+  obs.stop();
   topology.stop();
   listening.server.stop(true);
   for (const c of listening.clients) c.close();

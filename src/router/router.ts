@@ -13,8 +13,10 @@ import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
 import { facadeReply } from "./cluster-facade.ts";
 import { FanOutGather, InfoGather } from "./fan-out.ts";
 import type { Gather } from "./gather.ts";
-import { answerLocally, proxyInfo, type LocalSession } from "./local-commands.ts";
 import { keysSlot, MIXED, split } from "./multi-key.ts";
+import { ErrorKind, metrics } from "../metrics/recorder.ts";
+import type { AdminContext } from "./admin-commands.ts";
+import { answerLocally, type LocalContext, type LocalSession } from "./local-commands.ts";
 import { acquire, ASKING_REQUEST, Kind, release, setReply, type ReplySink, type Request } from "./request.ts";
 import { startScan } from "./scan.ts";
 import { ScriptMemory } from "./scripts.ts";
@@ -35,6 +37,7 @@ export interface RouterOptions {
   /** What the cluster façade advertises; "" / 0: the address and port the client connected to. */
   announceHost: string;
   announcePort: number;
+  admin: AdminContext;
 }
 
 const MINUS = 45;
@@ -54,12 +57,15 @@ export class Router implements BackendEvents {
   readonly scripts = new ScriptMemory();
   /** For re-reading a command that is not the client's current frame (NOSCRIPT healing). */
   private readonly scratch = new Frame();
+  private readonly local: LocalContext;
 
   constructor(
     private readonly topology: Topology,
     private readonly opts: RouterOptions,
     private readonly stats: Stats,
-  ) {}
+  ) {
+    this.local = { password: opts.password, admin: opts.admin };
+  }
 
   /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
   dispatch(c: ClientSession, f: Frame): void {
@@ -71,23 +77,23 @@ export class Router implements BackendEvents {
       if (sub === undefined) {
         return this.answer(c, f.argc > 1
           ? R.errorReply(`ERR unknown subcommand '${argText(f, 1)}'. Try ${spec.name.toUpperCase()} HELP.`)
-          : wrongArity(spec));
+          : wrongArity(spec), spec, ErrorKind.REFUSED);
       }
       spec = sub;
     }
     // Arity first, as Redis checks it.
-    if (!arityOk(spec.arity, f.argc)) return this.answer(c, wrongArity(spec));
+    if (!arityOk(spec.arity, f.argc)) return this.answer(c, wrongArity(spec), spec, ErrorKind.REFUSED);
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
-      return this.answer(c, R.ERR_NOAUTH);
+      return this.answer(c, R.ERR_NOAUTH, spec, ErrorKind.REFUSED);
     }
-    if (c.multiRefused && spec.local !== "quit" && spec.local !== "reset") return this.answer(c, inRefusedMulti(c, spec));
+    if (c.multiRefused && spec.local !== "quit" && spec.local !== "reset") return this.answer(c, inRefusedMulti(c, spec), spec, ErrorKind.REFUSED);
     let slot = -1;
     switch (spec.route) {
       case Route.KEY:
         slot = keySlot(f, spec.keyAt);
         break;
       case Route.MULTI_KEY:
-        if (spec.keyStep === 2 && (f.argc - 1) % 2 !== 0) return this.answer(c, wrongArity(spec));
+        if (spec.keyStep === 2 && (f.argc - 1) % 2 !== 0) return this.answer(c, wrongArity(spec), spec, ErrorKind.REFUSED);
         slot = keysSlot(f, spec.keyStep);
         if (slot === MIXED) {
           const req = this.track(c, f, spec, -1);
@@ -104,20 +110,22 @@ export class Router implements BackendEvents {
       }
       case Route.STREAMS: {
         const streams = findStreams(f);
-        if (streams < 0) return this.answer(c, unsupported(spec, "XREAD with BLOCK would stall a shared backend connection"));
+        if (streams < 0) return this.answer(c, unsupported(spec, "XREAD with BLOCK would stall a shared backend connection"), spec, ErrorKind.REFUSED);
         if (streams > 0 && streams + 1 < f.argc) slot = keySlot(f, streams + 1);
         break;
       }
       case Route.SLOT_ARG:
         slot = argInt(f, 2);
         if (slot < 0 || slot >= 16384) {
-          return this.answer(c, R.errorReply(spec.name === "cluster|countkeysinslot" ? "ERR Invalid slot" : "ERR Invalid slot or number of keys"));
+          return this.answer(c, R.errorReply(spec.name === "cluster|countkeysinslot" ? "ERR Invalid slot" : "ERR Invalid slot or number of keys"), spec, ErrorKind.REFUSED);
         }
         break;
       case Route.ANY:
         break;
-      case Route.LOCAL:
-        return this.answer(c, answerLocally(spec.local, f, c, this.opts.password));
+      case Route.LOCAL: {
+        const reply = answerLocally(spec.local, f, c, this.local);
+        return reply instanceof Uint8Array ? this.answer(c, reply, spec) : this.answerLater(c, reply, spec);
+      }
       case Route.FACADE:
         return this.answer(c, facadeReply(spec.local, f, {
           host: this.opts.announceHost || c.localAddress, port: this.opts.announcePort || c.localPort,
@@ -125,7 +133,7 @@ export class Router implements BackendEvents {
       case Route.FAN_OUT:
         return this.fanOut(c, f, spec);
       default:
-        return this.answer(c, refuse(c, spec));
+        return this.answer(c, refuse(c, spec), spec, ErrorKind.REFUSED);
     }
     this.go(this.track(c, f, spec, slot));
   }
@@ -157,10 +165,13 @@ export class Router implements BackendEvents {
     if (spec.merge === Merge.INFO) {
       const sections = [];
       for (let i = 1; i < f.argc; i++) sections.push(argText(f, i).toLowerCase());
-      const own = proxyInfo(this.stats, sections);
       const keyspace = sections.length === 0 || sections.some((s) => KEYSPACE_SECTIONS.has(s));
-      if (!keyspace || table.masters.length === 0) return this.answer(c, encodeReply(new Verbatim(own), c.proto));
-      return this.go(new InfoGather(this.track(c, f, spec, -1), own, table.masters).parent);
+      const req = this.track(c, f, spec, -1);
+      // The proxy's own sections cover every worker process: with workers they are gathered first.
+      const own = this.opts.admin.infoText(sections);
+      if (typeof own === "string") return this.info(req, own, keyspace);
+      void own.then((text) => { metrics.tick(); this.info(req, text, keyspace); });
+      return;
     }
     if (table.masters.length === 0) return this.answer(c, R.ERR_NO_NODE);
     const req = this.track(c, f, spec, -1);
@@ -176,6 +187,14 @@ export class Router implements BackendEvents {
         new FanOutGather(req, spec, table.masters);
         return this.go(req);
     }
+  }
+
+  /** INFO's reply: the proxy's sections, then (when asked for) the masters' keyspace, summed. */
+  private info(req: Request, own: string, keyspace: boolean): void {
+    if (req.sink === null || req.sink.closed) return release(req);
+    const masters = this.topology.table.masters;
+    if (!keyspace || masters.length === 0) return this.finish(req, encodeReply(new Verbatim(own), req.proto === 3 ? 3 : 2));
+    this.go(new InfoGather(req, own, masters).parent);
   }
 
   /** Keeps what the nodes are told about scripts and libraries, for those that will not have them. */
@@ -324,13 +343,30 @@ export class Router implements BackendEvents {
     else release(req);
   }
 
-  /** A reply the proxy makes itself, queued behind the client's earlier commands. */
-  private answer(c: ClientSession, reply: Uint8Array): void {
+  /**
+   * A reply the proxy makes itself, queued behind the client's earlier commands. `kind`: what
+   * an error reply counts as (REFUSED: rejected without running, as Redis' rejected_calls).
+   */
+  private answer(c: ClientSession, reply: Uint8Array, spec: CommandSpec | null = null, kind = ErrorKind.NONE): void {
     const req = acquire();
     req.sink = c;
+    req.spec = spec;
+    req.errKind = kind;
     c.track(req);
     setReply(req, reply, 0, reply.length);
     c.complete(req);
+  }
+
+  /** A local reply that needs the other worker processes (INFO, SLOWLOG …): its place is kept meanwhile. */
+  private answerLater(c: ClientSession, reply: Promise<Uint8Array>, spec: CommandSpec): void {
+    const req = acquire();
+    req.sink = c;
+    req.spec = spec;
+    c.track(req);
+    reply.catch((err: Error) => R.errorReply(`ERR ${err.message}`)).then((bytes) => {
+      metrics.tick();
+      this.finish(req, bytes);
+    });
   }
 
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void {
@@ -352,6 +388,7 @@ export class Router implements BackendEvents {
     const moved = startsWith(buf, s, end, MOVED);
     if (moved || startsWith(buf, s, end, ASK)) {
       this.stats.redirects++;
+      metrics.redirected(req.spec === null ? 0 : req.spec.id);
       if (++req.redirects > this.opts.maxRedirects) return false;
       // An older command of the client, sent before this one, is being retried (a multi-key
       // part met TRYAGAIN) or waits: going now would overtake it. Held in the client's order
@@ -447,6 +484,7 @@ export class Router implements BackendEvents {
       sink.flushSoon();
     }
     this.stats.retries++;
+    metrics.retried(req.spec === null ? 0 : req.spec.id);
     const delay = Math.min(200, 10 * 2 ** req.retries++);
     setTimeout(resend, Math.min(delay, req.retryUntil - now), this, req);
     return true;
@@ -455,6 +493,8 @@ export class Router implements BackendEvents {
   /** @internal timer target: resend unless the client has gone; out of time, give the last error. */
   resendNow(req: Request): void {
     if (req.sink === null || req.sink.closed) return this.drop(req);
+    metrics.tick();
+    req.errKind = ErrorKind.NONE;
     if (performance.now() >= req.retryUntil && req.replyEnd > req.replyStart) {
       return this.finish(req, req.reply, req.replyStart, req.replyEnd);
     }
