@@ -245,6 +245,8 @@ export class ClientConn implements Flushable, ClientSession {
     let args: string[] = r.spec === null ? [] : [r.spec.name.replace("|", " ")];
     const f = new Frame();
     if (r.end > r.start && readCommand(r.src, r.start, r.end, f) > 0) args = slowlogArgs(f.argc, (i) => f.arg(i));
+    // As Redis does, credentials never reach the log.
+    if (r.spec !== null && (r.spec.name === "auth" || r.spec.name === "hello")) args = [r.spec.name, "(redacted)"];
     slowlog.add({
       time: Math.floor(Date.now() / 1000), durationUs: Math.floor((metrics.now - r.arrivedAt) * 1000), args,
       client: `${s.remoteAddress}:${s.remotePort}`, clientName: this.name, node: r.nodeId >= 0 ? metrics.nodeAddrs[r.nodeId] : "",

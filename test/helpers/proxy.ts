@@ -8,6 +8,10 @@ export interface ProxyHandle {
   port: number;
   /** Everything the proxy wrote to stderr so far. */
   logs(): string;
+  /** Sends a signal without waiting (e.g. SIGTERM to watch the drain). */
+  signal(sig: NodeJS.Signals): void;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +63,8 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   return {
     port,
     logs: () => stderr,
+    signal: (sig) => proc.kill(sig),
+    exited: proc.exited,
     async stop() {
       proc.kill("SIGTERM");
       const killer = setTimeout(() => proc.kill("SIGKILL"), 3000);
