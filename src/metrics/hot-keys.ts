@@ -3,9 +3,10 @@
 /**
  * One command in `sampleEvery` is looked at (a countdown on the hot path, nothing else); its
  * key's count grows by `sampleEvery` and its bytes (request + reply) by `sampleEvery` times its
- * size, so figures estimate the whole traffic. With K counters per list, any key with more than
- * 1/K of the sampled traffic is in the list; a newcomer takes over the smallest counter, inheriting
- * its count as possible over-estimate (`error`), as Metwally et al.'s Space-Saving does.
+ * size, so figures estimate the whole traffic. With 4K counters per list, any key with more than
+ * 1/4K of the sampled traffic is kept; a newcomer takes over the smallest counter, inheriting its
+ * count as a possible over-estimate (`error`), as Metwally et al.'s Space-Saving does. The K
+ * reported are those with the largest guaranteed count, `value - error`.
  */
 export class HotKeys {
   /** 0 = off. */
@@ -26,14 +27,16 @@ export class HotKeys {
   sample(key: string, bytes: number): void {
     this.countdown = this.sampleEvery;
     if (this.k === 0) return;
-    bump(this.byCalls, this.k, key, this.sampleEvery);
-    bump(this.byBytes, this.k, key, bytes * this.sampleEvery);
+    const room = this.k * SLACK;
+    bump(this.byCalls, room, key, this.sampleEvery);
+    bump(this.byBytes, room, key, bytes * this.sampleEvery);
   }
 
-  /** The top keys, largest first. */
+  /** The K keys with the largest guaranteed share (value - error), largest first. */
   top(by: "calls" | "bytes"): HotKey[] {
     const m = by === "calls" ? this.byCalls : this.byBytes;
-    return [...m.entries()].map(([key, c]) => ({ key, value: c.value, error: c.error })).sort((a, b) => b.value - a.value);
+    return [...m.entries()].map(([key, c]) => ({ key, value: c.value, error: c.error }))
+      .sort((a, b) => b.value - b.error - (a.value - a.error)).slice(0, this.k);
   }
 
   reset(): void {
@@ -41,6 +44,12 @@ export class HotKeys {
     this.byBytes.clear();
   }
 }
+
+/**
+ * Counters kept per list, per key reported: with uniform traffic over many keys every counter's
+ * error grows alike, and the spare ones absorb newcomers so that the reported keys keep theirs low.
+ */
+const SLACK = 4;
 
 export interface HotKey {
   key: string;

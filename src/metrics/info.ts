@@ -98,8 +98,8 @@ export const INFO_SECTIONS: Record<string, InfoSection> = {
     if (v.hotkeys === null) return [["hotkeys_enabled", 0]];
     return [
       ["hotkeys_enabled", 1],
-      ...v.hotkeys.calls.map((h, i): [string, string] => [`hotkey_calls_${i}`, `key=${safe(h.key)},calls=${Math.round(h.value)}`]),
-      ...v.hotkeys.bytes.map((h, i): [string, string] => [`hotkey_bytes_${i}`, `key=${safe(h.key)},bytes=${Math.round(h.value)}`]),
+      ...v.hotkeys.calls.map((h, i): [string, string] => [`hotkey_calls_${i}`, `key=${safe(h.key)},calls=${Math.round(h.value)},error=${Math.round(h.error)}`]),
+      ...v.hotkeys.bytes.map((h, i): [string, string] => [`hotkey_bytes_${i}`, `key=${safe(h.key)},bytes=${Math.round(h.value)},error=${Math.round(h.error)}`]),
     ];
   },
 };

@@ -130,9 +130,9 @@ test("hot keys: the sampled top-K by calls and bytes, in INFO and /metrics", asy
   for (let i = 0; i < 3; i++) await c.get("cold");
   await c.set("big", "x".repeat(10_000)).catch(() => {});
   const text = await c.info("hotkeys");
-  expect(text).toContain("hotkey_calls_0:key=hot,calls=30\r\n");
-  expect(text).toContain("key=cold,calls=3");
-  expect(text).toMatch(/hotkey_bytes_0:key=big,bytes=\d{5}\r\n/);
+  expect(text).toContain("hotkey_calls_0:key=hot,calls=30,error=0\r\n");
+  expect(text).toContain("key=cold,calls=3,error=0");
+  expect(text).toMatch(/hotkey_bytes_0:key=big,bytes=\d{5},error=0\r\n/);
   const m = await parseExposition(await (await fetch("http://127.0.0.1:8485/metrics")).text());
   expect(sampleValue(m, "predixy_hotkey_calls", { key: "hot" })).toBe(30);
 });
