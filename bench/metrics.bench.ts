@@ -1,9 +1,13 @@
 // Recording microbenchmarks: what one completed command and one node reply cost the hot path (mitata).
 
 import { bench, do_not_optimize, group, run } from "mitata";
+import { exposition } from "../src/admin/prometheus.ts";
 import { bucketOf } from "../src/metrics/histogram.ts";
 import { HotKeys } from "../src/metrics/hot-keys.ts";
-import { ErrorKind, Metrics } from "../src/metrics/recorder.ts";
+import { ProcessSampler } from "../src/metrics/process-sampler.ts";
+import { ErrorKind, Metrics, metrics } from "../src/metrics/recorder.ts";
+import { mergeSnapshots, takeSnapshot, type NodeState } from "../src/metrics/snapshot.ts";
+import { Stats } from "../src/metrics/stats.ts";
 
 const on = new Metrics(512);
 const off = new Metrics(512);
@@ -66,6 +70,28 @@ group("hot keys, 1,000 commands at 1 in 100 sampled", () => {
     for (let i = 0; i < 1000; i++) if (--hot.countdown <= 0) hot.sample(keys[(k * 1000 + i) % keys.length], 80);
     k++;
   });
+});
+
+// A scrape (or INFO, or a dashboard poll): snapshot, merge and format, with 40 commands and 18 nodes in use.
+metrics.ensureCommands(600);
+const nodes: NodeState[] = Array.from({ length: 18 }, (_, i) => ({
+  addr: `127.0.0.1:${7000 + i}`, role: i < 9 ? "master" : "replica", master: i < 9 ? "" : `127.0.0.1:${7000 + i - 9}`,
+  slots: i < 9 ? [[i * 1820, i * 1820 + 1819]] : [], up: true, conns: 1, inFlight: 0,
+}));
+for (const n of nodes) {
+  const id = metrics.nodeId(n.addr);
+  metrics.now = 1000;
+  for (let j = 0; j < 500; j++) metrics.nodeReply(id, starts[j], ErrorKind.NONE);
+}
+for (let id = 1; id <= 40; id++) for (let j = 0; j < 500; j++) metrics.commandDone(id * 7, starts[j], ErrorKind.NONE);
+const stats = new Stats();
+const sources = {
+  worker: 0, stats, sampler: new ProcessSampler(stats), nodes: () => nodes,
+  topology: () => ({ ok: true, refreshes: 1, refreshFailures: 0, changes: 1, coveredSlots: 16384 }),
+  clients: () => ({ connected: 100, pending: 0, outputBytes: 0, inputBytes: 0 }), draining: () => false,
+};
+group("one scrape: 40 commands, 18 nodes", () => {
+  bench("snapshot + merge + exposition", () => do_not_optimize(exposition(mergeSnapshots([takeSnapshot(sources)]), { ready: true })));
 });
 
 await run();

@@ -41,7 +41,7 @@ export interface Observability {
 export function startObservability(cfg: Config, configFile: string, stats: Stats, topology: Topology, live: LiveState): Observability {
   const m = cfg.metrics;
   metrics.enabled = m.enabled;
-  metrics.slowlogUs = m.slowlogLogSlowerThan;
+  metrics.setSlowlog(m.slowlogLogSlowerThan);
   metrics.ensureCommands(commandIdLimit());
   slowlog.setMaxLen(m.slowlogMaxLen);
   hotKeys.configure(m.hotkeys, m.hotkeysSampleRate);
@@ -66,7 +66,7 @@ export function startObservability(cfg: Config, configFile: string, stats: Stats
 
   const settings = new LiveSettings(cfg, {
     setLogLevel: (level) => setupLogging(level),
-    setSlowlogThreshold: (us) => { metrics.slowlogUs = us; },
+    setSlowlogThreshold: (us) => metrics.setSlowlog(us),
     setSlowlogMaxLen: (n) => slowlog.setMaxLen(n),
     setLatencyTracking: (on) => { metrics.enabled = on; },
   }, configFile);

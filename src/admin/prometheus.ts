@@ -14,6 +14,14 @@ export interface ExpositionExtras {
   ready: boolean;
 }
 
+/** For each bound, the first bucket not wholly under it: buckets below it count toward `le`. */
+const LE_CUT = LE_SECONDS.map((le) => {
+  let i = 0;
+  while (i < BUCKETS && bucketHigh(i) < le * 1e6) i++;
+  return i;
+});
+const LE_TEXT = LE_SECONDS.map(String);
+
 type Labels = Record<string, string>;
 
 class Writer {
@@ -30,21 +38,27 @@ class Writer {
   /** One histogram series: cumulative `le` buckets, `_sum` (seconds) and `_count`. */
   histogram(name: string, labels: Labels, h: Float64Array, sumSeconds: number): void {
     const total = totalCount(h);
+    const base = fmtLabels(labels);
+    const head = `${name}_bucket${base.slice(0, -1)}${base === "" ? "{" : ","}le="`;
     let i = 0, seen = 0;
-    for (const le of LE_SECONDS) {
-      const us = le * 1e6;
-      while (i < BUCKETS && bucketHigh(i) < us) seen += h[i++];
-      this.sample(`${name}_bucket`, { ...labels, le: String(le) }, seen);
+    for (let k = 0; k < LE_CUT.length; k++) {
+      for (const cut = LE_CUT[k]; i < cut; i++) seen += h[i];
+      this.lines.push(`${head}${LE_TEXT[k]}"} ${seen}`);
     }
-    this.sample(`${name}_bucket`, { ...labels, le: "+Inf" }, total);
-    this.sample(`${name}_sum`, labels, sumSeconds);
-    this.sample(`${name}_count`, labels, total);
+    this.lines.push(`${head}+Inf"} ${total}`, `${name}_sum${base} ${fmtValue(sumSeconds)}`, `${name}_count${base} ${total}`);
   }
 }
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
 function fmtLabels(l: Labels): string {
-  const parts = Object.entries(l).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
-  return parts.length ? `{${parts.join(",")}}` : "";
+  let out = "";
+  for (const k in l) {
+    let v = l[k];
+    if (NEEDS_ESCAPE.test(v)) v = v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+    out += `${out === "" ? "{" : ","}${k}="${v}"`;
+  }
+  return out === "" ? "" : `${out}}`;
 }
 
 function fmtValue(v: number): string {

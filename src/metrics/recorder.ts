@@ -57,7 +57,7 @@ export class Metrics {
   enabled = true;
   /** The clock of the current event (performance.now() ms); see the header. */
   now = performance.now();
-  /** Commands at least this slow (µs) go to the slowlog; < 0: never. */
+  /** Commands at least this slow (µs) go to the slowlog; Infinity: never (see setSlowlog). */
   slowlogUs = 10_000;
 
   // Per command, indexed by CommandSpec.id (0 = unknown command).
@@ -84,8 +84,6 @@ export class Metrics {
   nodeBytesIn = new Float64Array(NODE_CAPACITY);
   nodeHist: Float64Array[] = [];
 
-  /** Client-observed latency of every command together. */
-  allHist = newHistogram();
   totalErrorReplies = 0;
   readonly errorPrefixes = new Map<string, number>();
 
@@ -129,6 +127,11 @@ export class Metrics {
     return id;
   }
 
+  /** slowlog_log_slower_than: µs, or < 0 for never. */
+  setSlowlog(us: number): void {
+    this.slowlogUs = us < 0 ? Infinity : us;
+  }
+
   /** Sets `now` from the clock, for events that did not read it (timers). */
   tick(): number {
     return (this.now = performance.now());
@@ -142,17 +145,15 @@ export class Metrics {
     if (!this.enabled) return false;
     let us = (this.now - startedAt) * 1000;
     if (us < 0) us = 0;
-    const b = bucketOf(us);
-    this.allHist[b]++;
     if (kind !== ErrorKind.NONE) this.commandFailed(id, kind);
     if (id !== 0) {
       this.cmdCalls[id]++;
       this.cmdUsec[id] += us;
       const h = this.cmdHist[id];
-      if (h !== undefined) h[b]++;
-      else (this.cmdHist[id] = newHistogram())[b]++;
+      if (h !== undefined) h[bucketOf(us)]++;
+      else (this.cmdHist[id] = newHistogram())[bucketOf(us)]++;
     }
-    return this.slowlogUs >= 0 && us >= this.slowlogUs;
+    return us >= this.slowlogUs;
   }
 
   private commandFailed(id: number, kind: ErrorKind): void {
@@ -222,7 +223,7 @@ export class Metrics {
   reset(): void {
     for (const a of [this.cmdCalls, this.cmdUsec, this.cmdFailed, this.cmdRejected, this.cmdRedirects,
       this.cmdRetries, this.cmdErrors, this.nodeCalls, this.nodeErrors, this.nodeUps, this.nodeDowns,
-      this.nodeBytesOut, this.nodeBytesIn, this.allHist]) a.fill(0);
+      this.nodeBytesOut, this.nodeBytesIn]) a.fill(0);
     this.cmdHist = this.cmdHist.map(() => undefined);
     for (const h of this.nodeHist) h.fill(0);
     this.totalErrorReplies = 0;

@@ -1,7 +1,7 @@
 // A process' figures as one plain, cloneable object, and the sum of several (the worker group's view).
 
 import { commandIdLimit, specById } from "../commands/command-table.ts";
-import { addSparse, newHistogram, toSparse, type SparseHistogram } from "./histogram.ts";
+import { addSparse, mergeInto, newHistogram, toSparse, type SparseHistogram } from "./histogram.ts";
 import { hotKeys, type HotKey } from "./hot-keys.ts";
 import type { ProcessSampler } from "./process-sampler.ts";
 import { ERROR_KINDS, metrics } from "./recorder.ts";
@@ -115,11 +115,14 @@ export interface Snapshot {
 export function takeSnapshot(src: SnapshotSources): Snapshot {
   const m = metrics;
   const commands: Snapshot["commands"] = [];
+  // Every command together: summed here rather than recorded, to keep the hot path to one histogram.
+  const all = newHistogram();
   const limit = Math.min(commandIdLimit(), m.cmdCalls.length);
   for (let id = 1; id < limit; id++) {
     const failedOrRejected = m.cmdFailed[id] + m.cmdRejected[id];
     if (m.cmdCalls[id] === 0 && failedOrRejected === 0) continue;
     const h = m.cmdHist[id];
+    if (h !== undefined) mergeInto(all, h);
     commands.push({
       name: specById(id)!.name, calls: m.cmdCalls[id], usec: m.cmdUsec[id], failed: m.cmdFailed[id], rejected: m.cmdRejected[id],
       redirects: m.cmdRedirects[id], retries: m.cmdRetries[id],
@@ -167,7 +170,7 @@ export function takeSnapshot(src: SnapshotSources): Snapshot {
     draining: src.draining(),
     totalErrorReplies: m.totalErrorReplies,
     commands,
-    all: toSparse(m.allHist),
+    all: toSparse(all),
     errorstats: [...m.errorPrefixes.entries()],
     nodes,
     slowlog: slowlog.get(-1),
