@@ -27,6 +27,11 @@ const KEEP = 300;
 export class History {
   readonly points: Point[] = [];
   private prev: GroupView | null = null;
+
+  /** The latest view added (the dashboard's page reads it rather than taking one per poll). */
+  get latest(): GroupView | null {
+    return this.prev;
+  }
   private prevAll = newHistogram();
   private prevNodeHist = new Map<string, Float64Array>();
 

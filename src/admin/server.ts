@@ -79,7 +79,9 @@ export function startAdmin(opts: AdminOptions): AdminServer {
       },
       "/api/dashboard": async (req) => {
         const since = Number(new URL(req.url).searchParams.get("since") ?? 0) || 0;
-        const v = await opts.view();
+        // Every open page polls once a second: they share the sampler's view while it is fresh.
+        const latest = history.latest;
+        const v = latest !== null && Date.now() - latest.takenAt < 2 * SAMPLE_MS ? latest : await opts.view();
         return json({
           version: VERSION, ready: opts.notReady(), now: v.takenAt, points: history.since(since),
           processes: v.processes, clients: v.clients, topology: v.topology, nodes: clusterJson(v).nodes,
