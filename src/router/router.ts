@@ -218,7 +218,7 @@ export class Router implements BackendEvents {
   private kill(req: Request, command: string[]): void {
     const masters = [...this.topology.table.masters];
     void Promise.all(masters.map((m) => this.topology.queryNode(m, [command]).then(([r]) => r, (e: Error) => new RespError(`ERR ${m.addr}: ${e.message}`))))
-      .then((replies) => this.finish(req, killReply(replies)));
+      .then((replies) => { metrics.tick(); this.finish(req, killReply(replies)); });
   }
   /**
    * While one of a client's commands is being retried, its later commands wait for it:
