@@ -224,7 +224,8 @@ export class BackendConn implements Flushable {
       this.pendingBytes -= req.end - req.start;
       this.replyMean = this.replyMean === 0 ? n : this.replyMean + (n - this.replyMean) / 16;
       req.nodeId = nodeId;
-      metrics.nodeReply(nodeId, req.sentAt, buf[at] === MINUS ? replyErrorKind(buf, at, at + n) : ErrorKind.NONE);
+      // Clients' commands only: AUTH, HELLO and ASKING are the proxy's own overhead.
+      if (req.kind === Kind.CLIENT) metrics.nodeReply(nodeId, req.sentAt, buf[at] === MINUS ? replyErrorKind(buf, at, at + n) : ErrorKind.NONE);
       this.events.onReply(req, buf, at, at + n, this);
       at += n;
       if (this.state === ConnState.CLOSED) return;
