@@ -79,10 +79,10 @@ export function startObservability(cfg: Config, configFile: string, stats: Stats
       hotKeys.reset();
     }
   };
-  const group = new Group(() => takeSnapshot(sources), applyLocal);
+  const group = new Group((detail) => takeSnapshot(sources, detail), applyLocal);
   const single = cfg.performance.workerThreads === 1;
-  const view = (): GroupView | Promise<GroupView> =>
-    single ? mergeSnapshots([takeSnapshot(sources)]) : group.gather().then(mergeSnapshots);
+  const view = (detail = true): GroupView | Promise<GroupView> =>
+    single ? mergeSnapshots([takeSnapshot(sources, detail)]) : group.gather(detail).then(mergeSnapshots);
   const info: InfoContext = {
     port: cfg.server.port, configFile, maxClients: cfg.server.maxClients, worker: workerId, pid: process.pid,
     get percentiles() { return cfg.metrics.latencyPercentiles; },

@@ -10,9 +10,9 @@ export type GroupOp =
 
 /** Messages on the IPC channel between the first process and each worker. */
 export type GroupMessage =
-  | { t: "snap"; id: number }
+  | { t: "snap"; id: number; detail: boolean }
   | { t: "snapped"; id: number; snap: Snapshot }
-  | { t: "gather"; id: number }
+  | { t: "gather"; id: number; detail: boolean }
   | { t: "gathered"; id: number; snaps: Snapshot[] }
   | { t: "apply"; op: GroupOp };
 
@@ -38,7 +38,7 @@ export class Group {
   private readonly waiting = new Map<number, (m: GroupMessage) => void>();
 
   constructor(
-    private readonly local: () => Snapshot,
+    private readonly local: (detail: boolean) => Snapshot,
     private readonly applyLocal: (op: GroupOp) => void,
   ) {}
 
@@ -53,16 +53,16 @@ export class Group {
     process.on("message", (m: GroupMessage) => this.onParentMessage(m));
   }
 
-  /** Every process' snapshot, this one's first when it is the first process. */
-  async gather(): Promise<Snapshot[]> {
+  /** Every process' snapshot, this one's first when it is the first process (see takeSnapshot's `detail`). */
+  async gather(detail: boolean): Promise<Snapshot[]> {
     if (this.inWorker) {
-      const reply = await this.ask((id) => process.send!({ t: "gather", id } satisfies GroupMessage));
-      return reply?.t === "gathered" ? reply.snaps : [this.local()];
+      const reply = await this.ask((id) => process.send!({ t: "gather", id, detail } satisfies GroupMessage));
+      return reply?.t === "gathered" ? reply.snaps : [this.local(detail)];
     }
-    const snaps = [this.local()];
+    const snaps = [this.local(detail)];
     if (this.workers === null) return snaps;
     const w = this.workers;
-    const replies = await Promise.all(w.ids().map((worker) => this.ask((id) => w.send(worker, { t: "snap", id }))));
+    const replies = await Promise.all(w.ids().map((worker) => this.ask((id) => w.send(worker, { t: "snap", id, detail }))));
     for (const r of replies) if (r?.t === "snapped") snaps.push(r.snap);
     return snaps;
   }
@@ -81,7 +81,7 @@ export class Group {
         this.waiting.get(m.id)?.(m);
         return;
       case "gather":
-        void this.gather().then((snaps) => this.workers?.send(from, { t: "gathered", id: m.id, snaps }));
+        void this.gather(m.detail).then((snaps) => this.workers?.send(from, { t: "gathered", id: m.id, snaps }));
         return;
       case "apply":
         this.applyLocal(m.op);
@@ -93,7 +93,7 @@ export class Group {
   private onParentMessage(m: GroupMessage): void {
     switch (m.t) {
       case "snap":
-        process.send!({ t: "snapped", id: m.id, snap: this.local() } satisfies GroupMessage);
+        process.send!({ t: "snapped", id: m.id, snap: this.local(m.detail) } satisfies GroupMessage);
         return;
       case "gathered":
         this.waiting.get(m.id)?.(m);

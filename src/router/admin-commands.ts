@@ -11,8 +11,8 @@ import { encodeReply, ReplyMap, Simple, type Proto, type ReplyValue } from "../r
 
 /** What these commands read and change; wired by main.ts. */
 export interface AdminContext {
-  /** The group's figures (a promise when workers must be asked). */
-  view(): GroupView | Promise<GroupView>;
+  /** The group's figures (a promise when workers must be asked); `detail`: see takeSnapshot. */
+  view(detail?: boolean): GroupView | Promise<GroupView>;
   /** Applies a change in every process. */
   apply(op: GroupOp): void;
   settings: LiveSettings;
@@ -84,7 +84,7 @@ function withView(ctx: AdminContext, fn: (v: GroupView) => Uint8Array): Uint8Arr
 /** INFO's own sections (see AdminContext.infoText), from the group's view. */
 export function infoText(ctx: Pick<AdminContext, "view" | "info">, args: string[]): string | Promise<string> {
   const sections = selectSections(args);
-  const v = ctx.view();
+  const v = ctx.view(sections.includes("latencystats") || sections.includes("hotkeys"));
   return v instanceof Promise ? v.then((x) => buildInfo(x, ctx.info, sections)) : buildInfo(v, ctx.info, sections);
 }
 

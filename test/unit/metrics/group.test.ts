@@ -23,17 +23,17 @@ function group(answering: Set<number>) {
 
 test("gather returns this process' snapshot and every worker's", async () => {
   const { g } = group(new Set([1, 2]));
-  expect((await g.gather()).map((s) => s.process.worker)).toEqual([0, 1, 2]);
+  expect((await g.gather(true)).map((s) => s.process.worker)).toEqual([0, 1, 2]);
 });
 
 test("a worker that does not answer is left out, not waited for forever", async () => {
   const { g } = group(new Set([2]));
-  expect((await g.gather()).map((s) => s.process.worker)).toEqual([0, 2]);
+  expect((await g.gather(false)).map((s) => s.process.worker)).toEqual([0, 2]);
 });
 
 test("a worker asking for the group's view gets every snapshot back", async () => {
   const { g, sent } = group(new Set([1, 2]));
-  g.onWorkerMessage(2, { t: "gather", id: 7 });
+  g.onWorkerMessage(2, { t: "gather", id: 7, detail: true });
   await Bun.sleep(50);
   const reply = sent.find(([w, m]) => w === 2 && m.t === "gathered");
   expect(reply).toBeDefined();
