@@ -37,7 +37,6 @@ const log = getLogger(["predixy", "client"]);
 const EMPTY = new Uint8Array(0);
 const MINUS = 45;
 
-
 let nextId = 1;
 
 /**
