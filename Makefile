@@ -42,6 +42,7 @@ microbench: setup
 	$(BUN) bench/request-reader.bench.ts
 	$(BUN) bench/router.bench.ts
 	$(BUN) bench/multi-key.bench.ts
+	$(BUN) bench/metrics.bench.ts
 
 cluster-start: setup
 	$(BUN) scripts/cluster.ts start --dir $(CLUSTER_DIR)

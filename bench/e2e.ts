@@ -44,6 +44,11 @@ const USAGE = `usage: bun bench/e2e.ts [options]
                           {port} are substituted; run via sh -c "exec CMD"
   --proxy-port P          benchmark an already running proxy on P; nothing is started
   --proxy-pid PID         its pid, for CPU/RSS (default: looked up with ss)
+  --ab-metrics            compare the proxy with its recording on (the "proxy" leg) and off (the
+                          "direct" leg, then also through the proxy), switched by CONFIG SET
+                          latency-tracking before each run: the cost of [metrics], interleaved
+  --admin-port P          serve the proxy's admin HTTP on P and scrape /metrics once a second during
+                          the runs, as Prometheus would (default: no admin server)
   --json FILE             also write every run, machine-readably
   --markdown              print the summary as Markdown for bench/RESULTS.md
 `;
@@ -56,7 +61,7 @@ export interface Options {
   runTimeoutS: number; quick: boolean; basePort: number; masters: number; replicas: number;
   clusterDir: string; reuseCluster: boolean; keepCluster: boolean; workers: number; prefill: boolean; port: number;
   proxyCmd: string | null; proxyPort: number | null; proxyPid: number | null;
-  json: string | null; markdown: boolean;
+  json: string | null; markdown: boolean; abMetrics: boolean; adminPort: number;
 }
 
 /** One redis-benchmark run, plus what the sampler saw of the proxy during it. */
@@ -94,6 +99,7 @@ function parseOptions(argv: string[]): Options {
       "no-prefill": { type: "boolean", default: false }, port: { type: "string", default: "7777" },
       "proxy-cmd": { type: "string" }, "proxy-port": { type: "string" }, "proxy-pid": { type: "string" },
       json: { type: "string" }, markdown: { type: "boolean", default: false }, help: { type: "boolean", default: false },
+      "ab-metrics": { type: "boolean", default: false }, "admin-port": { type: "string", default: "0" },
     },
   });
   if (v.help) { process.stdout.write(USAGE); process.exit(0); }
@@ -121,7 +127,7 @@ function parseOptions(argv: string[]): Options {
     port: int("port", v.port!), proxyCmd: v["proxy-cmd"] ?? null,
     proxyPort: v["proxy-port"] ? int("proxy-port", v["proxy-port"]) : null,
     proxyPid: v["proxy-pid"] ? int("proxy-pid", v["proxy-pid"]) : null,
-    json: v.json ? resolve(v.json) : null, markdown: v.markdown!,
+    json: v.json ? resolve(v.json) : null, markdown: v.markdown!, abMetrics: v["ab-metrics"]!, adminPort: int("admin-port", v["admin-port"]!, 0),
   };
 }
 
@@ -327,6 +333,7 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
     "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, "",
     "[performance]", `worker_threads = ${o.workers}`, "",
     "[log]", `level = "warning"`, "",
+    "[admin]", `port = ${o.adminPort}`, "",
   ].join("\n"));
   const argv = proxyCommand(o, config);
   const cmd = argv.join(" ");
@@ -342,6 +349,11 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
     if (proc.exitCode !== null || proc.signalCode !== null) throw new BenchError(`the proxy exited during start-up`);
     if (Date.now() > deadline) throw new BenchError(`the proxy did not answer PING within ${PROXY_START_MS / 1000}s`);
     await Bun.sleep(50);
+  }
+  if (o.adminPort > 0) {
+    // As a Prometheus server would: one scrape a second, the body read whole.
+    const scrape = setInterval(() => void fetch(`http://${HOST}:${o.adminPort}/metrics`).then((r) => r.text(), () => ""), 1000);
+    cleanups.push(() => clearInterval(scrape));
   }
   return proxy;
 }
@@ -372,9 +384,11 @@ async function listenerPid(port: number): Promise<number | null> {
 const MULTI_KEYS = 10;
 
 function benchArgs(o: Options, leg: Leg, proxy: Proxy, depth: number, test: string, n: number): string[] {
-  const target = leg === "proxy" ? ["-h", HOST, "-p", String(proxy.port)] : ["--cluster", "-h", HOST, "-p", String(o.basePort)];
+  // --ab-metrics: both legs go through the proxy, so both send what the proxy leg sends.
+  const via = o.abMetrics ? "proxy" : leg;
+  const target = via === "proxy" ? ["-h", HOST, "-p", String(proxy.port)] : ["--cluster", "-h", HOST, "-p", String(o.basePort)];
   return ["redis-benchmark", ...target, "-c", String(o.clients), "-n", String(n),
-    "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q", ...testArgs(test, leg)];
+    "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q", ...testArgs(test, via)];
 }
 
 /**
@@ -390,11 +404,18 @@ function testArgs(test: string, leg: Leg): string[] {
 /** Tests whose replies carry the prefilled values: their hit rate is measured. */
 const READS = new Set(["get", "mget"]);
 
+async function setRecording(port: number, on: boolean): Promise<void> {
+  const r = Bun.spawnSync(["redis-cli", "-h", HOST, "-p", String(port), "CONFIG", "SET", "latency-tracking", on ? "yes" : "no"]);
+  if (r.stdout.toString().trim() !== "OK") throw new BenchError(`CONFIG SET latency-tracking failed: ${r.stdout}${r.stderr}`);
+}
+
 /** Runs redis-benchmark once; a proxy death, a timeout, an error reply or a non-zero exit throws. */
 async function runOnce(o: Options, argv: string[], test: string, leg: Leg, proxy: Proxy, masters: Master[]): Promise<Run> {
   const counting = READS.has(test) && masters.length > 0;
   const before = counting ? await hitCounters(masters) : null;
-  const sampler = leg === "proxy" && proxy.pid ? new ProcSampler(proxy.pid) : null;
+  const sampler = (leg === "proxy" || o.abMetrics) && proxy.pid ? new ProcSampler(proxy.pid) : null;
+  // --ab-metrics: both legs go through the proxy, the "direct" one with recording off.
+  if (o.abMetrics) await setRecording(proxy.port, leg === "proxy");
   const t0 = performance.now();
   const host0 = hostTicks();
   const p = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL" });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, systemd-analyze
-# (the unit's test), and port 6379 left free for the proxy. `setup.sh image|cross`: only the tools below.
+# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, chromium (the dashboard's
+# browser test), systemd-analyze (the unit's test), and port 6379 left free for the proxy. `setup.sh image|cross`:
+# only the tools those need.
 # Quiet when there is nothing to do; on failure prints what failed (with the tool's output) and exits non-zero.
 set -euo pipefail
 
@@ -76,6 +77,12 @@ fi
 if ! /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; then
   apt_install python3-redis
   /usr/bin/python3 -c 'import redis' >/dev/null 2>&1 || die "python3-redis still missing after apt-get install"
+fi
+
+# ---- Chromium: the dashboard's browser test drives Debian's chromium through playwright-core ----
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+  [ -x /usr/bin/chromium ] || die "chromium still missing after apt-get install"
 fi
 
 # ---- Node dependencies (bun itself comes from npm) ----

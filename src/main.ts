@@ -10,6 +10,7 @@ import { listen } from "./client/listener.ts";
 import { ConfigError, loadConfig, type Config } from "./config/config.ts";
 import { parseCliArgs, UsageError, USAGE, type CliAction } from "./config/cli-args.ts";
 import { setupLogging } from "./logging.ts";
+import { startObservability } from "./observability.ts";
 import { Stats } from "./metrics/stats.ts";
 import { pingAddress, pingProxy } from "./ping.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     if (action.kind === "version") { process.stdout.write(versionLine()); return 0; }
     cfg = await loadConfig(action.configPath);
     if (action.kind === "ping") return ping(cfg);
+    configPath = action.configPath;
     if (action.check) { process.stdout.write(`${action.configPath}: OK\n`); return 0; }
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
@@ -42,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  setupLogging(cfg.log.level);
+  setupLogging(cfg.log.level, cfg.log.format);
   return serve(cfg);
 }
 
@@ -53,6 +55,8 @@ async function ping(cfg: Config): Promise<number> {
   process.stderr.write(`predixy: no PONG from ${addr}: ${why}\n`);
   return 1;
 }
+
+let configPath = "";
 
 async function serve(cfg: Config): Promise<number> {
   const stats = new Stats();
@@ -80,12 +84,20 @@ async function serve(cfg: Config): Promise<number> {
     }, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
   });
+  // Every view reads live state through `obs`, wired before anything listens.
+  let listening: ReturnType<typeof listen> | null = null;
+  let draining = false;
+  const obs = startObservability(cfg, configPath, stats, topology, {
+    clients: () => listening?.clients ?? new Set(),
+    draining: () => draining,
+  });
   router = new Router(topology, {
     maxRedirects: cfg.cluster.maxRedirects,
     retryTimeoutMs: cfg.cluster.retryTimeoutMs,
     password: cfg.server.password,
     announceHost: cfg.server.announceHost,
     announcePort: cfg.server.announcePort,
+    admin: obs.admin,
   }, stats);
 
   if (!(await topology.start())) {
@@ -96,8 +108,8 @@ async function serve(cfg: Config): Promise<number> {
   }
   for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
   await learnCommands(topology, auth, cfg.cluster.connectTimeoutMs);
+  obs.commandsLearned();
 
-  let listening;
   try {
     listening = listen({
       bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
@@ -126,13 +138,27 @@ async function serve(cfg: Config): Promise<number> {
     masters: topology.table.masters.length, size: cfg.pool.size,
   });
   // The first process starts the others once it is itself listening (so a bad port fails once).
-  const workers = workerId === 0 && cfg.performance.workerThreads > 1 ? startWorkers(cfg.performance.workerThreads) : null;
-  if (workerId > 0) exitWithParent();
   // systemd's ExecReload and `kill -HUP` mean "reload"; SIGHUP's default action would end the
   // process. Until the config can be reloaded live, say what to do instead.
   process.on("SIGHUP", () => log.warn("SIGHUP: reloading the configuration is not supported yet; restart predixy to apply changes"));
+  const workers = workerId === 0 && cfg.performance.workerThreads > 1
+    ? startWorkers(cfg.performance.workerThreads, (id, msg) => obs.group.onWorkerMessage(id, msg))
+    : null;
+  if (workers !== null) obs.group.attachWorkers(workers);
+  if (workerId > 0) {
+    obs.group.attachParent();
+    exitWithParent();
+  }
+  // Only the first process serves admin HTTP; its views cover every worker.
+  if (workerId === 0 && !obs.startAdmin()) {
+    workers?.stop();
+    listening.server.stop(true);
+    return 1;
+  }
 
   await nextSignal();
+  // Readiness fails from here on, so a load balancer stops sending clients while they drain.
+  draining = true;
   workers?.stop();
   // Stop accepting, let every client have the replies of what it already sent, then close.
   listening.server.stop(false);
@@ -144,6 +170,7 @@ async function serve(cfg: Config): Promise<number> {
   await Promise.race([untilEmpty(listening.clients), sleep(drainMs), nextSignal()]);
   router.stop();
   clearInterval(sweep);
+  obs.stop();
   topology.stop();
   listening.server.stop(true);
   for (const c of listening.clients) c.close();

@@ -2,6 +2,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Subprocess } from "bun";
+import type { GroupMessage, WorkerChannels } from "./metrics/group.ts";
 
 const log = getLogger(["predixy", "workers"]);
 const WORKER_ENV = "PREDIXY_WORKER";
@@ -13,9 +14,10 @@ export const workerId = Number(process.env[WORKER_ENV] ?? "0");
 /**
  * Starts `count - 1` more processes running this same program with the same arguments.
  * Each has its own backend connections and slot table; the kernel spreads clients across
- * them. A worker that dies is restarted; all stop when the first process stops.
+ * them. A worker that dies is restarted; all stop when the first process stops. Each has an
+ * IPC channel to this process (structured clone), for the group's metrics (metrics/group.ts).
  */
-export function startWorkers(count: number): { stop(): void } {
+export function startWorkers(count: number, onMessage: (worker: number, msg: GroupMessage) => void): WorkerChannels & { stop(): void } {
   const procs = new Map<number, Subprocess>();
   let stopping = false;
   // A compiled executable sees a virtual path as argv[1], which is not an argument of ours.
@@ -27,6 +29,8 @@ export function startWorkers(count: number): { stop(): void } {
     const proc = Bun.spawn(cmd, {
       env: { ...process.env, [WORKER_ENV]: String(id), [PARENT_ENV]: String(process.pid) },
       stdio: ["ignore", "inherit", "inherit"],
+      serialization: "advanced",
+      ipc(msg: GroupMessage) { onMessage(id, msg); },
       onExit(_p, code, signal) {
         procs.delete(id);
         if (stopping) return;
@@ -38,6 +42,11 @@ export function startWorkers(count: number): { stop(): void } {
   };
   for (let id = 1; id < count; id++) spawn(id);
   return {
+    ids: () => [...procs.keys()],
+    send(worker, msg) {
+      const p = procs.get(worker);
+      if (p !== undefined && p.exitCode === null && p.signalCode === null) p.send(msg);
+    },
     stop() {
       stopping = true;
       for (const p of procs.values()) p.kill("SIGTERM");

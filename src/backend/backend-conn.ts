@@ -1,6 +1,7 @@
 // One multiplexed connection to a Redis node: pipelined writes out, FIFO-matched replies in.
 
 import type { Socket, SocketHandler } from "bun";
+import { ErrorKind, metrics, replyErrorKind } from "../metrics/recorder.ts";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import { Kind, type ReplySink, type Request } from "../router/request.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
@@ -36,6 +37,8 @@ export interface BackendOptions {
   connectTimeoutMs: number;
   /** Sent first on every new connection when the cluster needs authentication. */
   authRequest: Request | null;
+  /** The node's metrics id (Metrics.nodeId). */
+  nodeId: number;
 }
 
 /**
@@ -49,6 +52,7 @@ export interface BackendOptions {
 const PENDING_HIGH_BYTES = 8 * 1024 * 1024;
 const PUSH = 62; // '>'
 const PENDING_LOW_BYTES = 4 * 1024 * 1024;
+const MINUS = 45;
 
 export class BackendConn implements Flushable {
   state = ConnState.CONNECTING;
@@ -68,6 +72,8 @@ export class BackendConn implements Flushable {
   progressAt = 0;
   /** Closed by shut(): reported as CLOSED, not as a failure. */
   private deliberate = false;
+  /** Closed because the node stopped answering (checkStalled): its requests count as timeouts. */
+  private timedOut = false;
   /** Bytes of the requests in awaitingReply. */
   private pendingBytes = 0;
   /** Running mean of reply sizes here (bytes), to estimate the replies still to come. */
@@ -96,6 +102,7 @@ export class BackendConn implements Flushable {
    */
   checkStalled(now: number, timeoutMs: number): void {
     if (this.state === ConnState.OPEN && !this.noDeadline && this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
+      this.timedOut = true;
       this.close(`no reply for ${timeoutMs} ms`);
     }
   }
@@ -163,9 +170,21 @@ export class BackendConn implements Flushable {
     const before = this.out.size;
     if (before === 0) return;
     const all = this.out.writeTo(this.socket);
+    const written = before - this.out.size;
+    metrics.nodeBytesOut[this.opts.nodeId] += written;
     // Partly written: any request may have reached the node, so none may be replayed.
-    if (all || this.out.size < before) this.unwritten = 0;
+    if (written > 0) {
+      if (metrics.enabled) this.stampWritten();
+      this.unwritten = 0;
+    }
     if (!all) this.blocked = true;
+  }
+
+  /** The requests just handed to the socket start their per-node latency now (one clock read per write). */
+  private stampWritten(): void {
+    const now = performance.now();
+    const q = this.awaitingReply;
+    for (let i = q.size - this.unwritten; i < q.size; i++) q.at(i).sentAt = now;
   }
 
   onOpen(socket: Socket<BackendConn>): void {
@@ -184,7 +203,9 @@ export class BackendConn implements Flushable {
   }
 
   onData(chunk: Uint8Array): void {
-    this.progressAt = performance.now();
+    this.progressAt = metrics.now = performance.now();
+    const nodeId = this.opts.nodeId;
+    metrics.nodeBytesIn[nodeId] += chunk.length;
     const buf = this.input.feed(chunk);
     const end = buf.length;
     let at = 0;
@@ -204,6 +225,9 @@ export class BackendConn implements Flushable {
       if (this.awaitingReply.size < this.unwritten) this.unwritten = this.awaitingReply.size;
       this.pendingBytes -= req.end - req.start;
       this.replyMean = this.replyMean === 0 ? n : this.replyMean + (n - this.replyMean) / 16;
+      req.nodeId = nodeId;
+      // Clients' commands only: AUTH, HELLO and ASKING are the proxy's own overhead.
+      if (req.kind === Kind.CLIENT) metrics.nodeReply(nodeId, req.sentAt, buf[at] === MINUS ? replyErrorKind(buf, at, at + n) : ErrorKind.NONE);
       this.events.onReply(req, buf, at, at + n, this);
       at += n;
       if (this.state === ConnState.CLOSED) return;
@@ -234,6 +258,7 @@ export class BackendConn implements Flushable {
     if (this.state === ConnState.CLOSED) return;
     const wasOpen = this.state === ConnState.OPEN;
     this.state = ConnState.CLOSED;
+    metrics.tick();
     this.clearConnectTimer();
     this.socket = null;
     this.out.clear();
@@ -243,11 +268,14 @@ export class BackendConn implements Flushable {
     this.unwritten = 0;
     let i = 0;
     this.pendingBytes = 0;
+    const event = this.deliberate ? ConnEvent.CLOSED : wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED;
+    const kind = this.timedOut ? ErrorKind.TIMEOUT : event === ConnEvent.FAILED ? ErrorKind.CONNECT_FAILED : ErrorKind.CONN_LOST;
+    if (event !== ConnEvent.CLOSED) metrics.nodeEvent(this.opts.nodeId, kind);
     for (let req = this.awaitingReply.shift(); req !== undefined; req = this.awaitingReply.shift()) {
+      req.errKind = kind;
       this.events.onLost(req, i++ < writtenCount, reason);
     }
     this.releaseWaiters();
-    const event = this.deliberate ? ConnEvent.CLOSED : wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED;
     this.events.onConnectionState(this, event, reason);
   }
 

@@ -1,11 +1,12 @@
 // A Redis node as the proxy sees it: its address and its few shared, multiplexed connections.
 
 import type { SlotTable } from "../cluster/slot-table.ts";
+import { metrics } from "../metrics/recorder.ts";
 import { Kind, type Request } from "../router/request.ts";
 import { PinnedPool } from "../session/pinned-pool.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
-export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
+export interface NodeOptions extends Omit<BackendOptions, "host" | "port" | "nodeId"> {
   /** Shared connections per node and protocol (`pool.size`). */
   poolSize: number;
   /** Sent first on a RESP3 connection: HELLO 3, with the cluster's credentials if it has them. */
@@ -17,6 +18,8 @@ export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
 
 export class BackendNode {
   readonly addr: string;
+  /** Its slot in the per-node metrics arrays (kept by the address for the process' life). */
+  readonly id: number;
   private readonly conns: (BackendConn | null)[];
   /** Private connections for sessions (transactions, blocking calls). */
   readonly pinned: PinnedPool;
@@ -31,6 +34,7 @@ export class BackendNode {
     private readonly events: BackendEvents,
   ) {
     this.addr = formatAddr(host, port);
+    this.id = metrics.nodeId(this.addr);
     // RESP2 connections first, then as many RESP3 ones (opened only for RESP3 clients).
     this.conns = Array.from({ length: 2 * opts.poolSize }, () => null);
     this.pinned = new PinnedPool(this, opts, events);
@@ -97,11 +101,12 @@ export class BackendNode {
   /** Backs off new connects after consecutive failures: 100 ms doubling to 2 s. */
   noteConnect(ok: boolean): void {
     if (ok) {
+      if (this.failures > 0) metrics.nodeTransition(this.id, true);
       this.failures = 0;
       this.downUntil = 0;
       return;
     }
-    this.failures++;
+    if (this.failures++ === 0) metrics.nodeTransition(this.id, false);
     this.downUntil = performance.now() + Math.min(2000, 100 * 2 ** (this.failures - 1));
   }
 
@@ -115,6 +120,11 @@ export class BackendNode {
     this.pinned.closeIdle(reason);
   }
 
+  /** Whether a connect failed last and the node is being backed off (the dashboard's "down"). */
+  get down(): boolean {
+    return this.failures > 0;
+  }
+
   get idle(): boolean {
     return this.conns.every((c) => c === null || c.state === ConnState.CLOSED || c.inFlight === 0);
   }
@@ -122,7 +132,7 @@ export class BackendNode {
   private open(i: number): BackendConn {
     const resp3 = i >= this.opts.poolSize;
     const authRequest = resp3 ? this.opts.helloRequest : this.opts.authRequest;
-    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port, authRequest }, this.events);
+    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port, authRequest, nodeId: this.id }, this.events);
     this.conns[i] = conn;
     return conn;
   }

@@ -2,11 +2,15 @@
 
 import type { Socket } from "bun";
 import { getLogger } from "@logtape/logtape";
+import { hotKeys } from "../metrics/hot-keys.ts";
+import { ErrorKind, metrics } from "../metrics/recorder.ts";
+import { slowlog, slowlogArgs } from "../metrics/slowlog.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import type { Proto } from "../resp/reply-writer.ts";
 import { abandonHeld } from "../router/gather.ts";
+import { Route } from "../commands/command-table.ts";
 import { acquire, release, setReply, type Request } from "../router/request.ts";
 import type { ClientSession, Router } from "../router/router.ts";
 import type { Session } from "../session/session.ts";
@@ -32,6 +36,7 @@ export interface ClientLimits {
 
 const log = getLogger(["predixy", "client"]);
 const EMPTY = new Uint8Array(0);
+const MINUS = 45;
 
 let nextId = 1;
 
@@ -78,6 +83,8 @@ export class ClientConn implements Flushable, ClientSession {
   private readonly input: InputBuffer;
   private readonly frame = new Frame();
   private lastActive = performance.now();
+  /** When the latest read arrived: the arrival time of the commands it carried. */
+  private readAt = performance.now();
   private readonly connectedAt = performance.now();
   /** max_client_output_bytes, with 0 meaning the ceiling. */
   private readonly maxOutputBytes: number;
@@ -105,7 +112,8 @@ export class ClientConn implements Flushable, ClientSession {
 
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
-    if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
+    this.lastActive = this.readAt = metrics.now = performance.now();
+    this.stats.bytesIn += chunk.length;
     const buf = this.input.feed(chunk);
     if (this.paused || this.deferred) {
       // Data that was on its way when reading paused, or behind a command waiting for the
@@ -179,12 +187,26 @@ export class ClientConn implements Flushable, ClientSession {
     }
   }
 
+  /** Commands read and not answered yet; reply and request bytes held (for metrics). */
+  get pendingCommands(): number {
+    return this.inFlight;
+  }
+
+  get outputBytes(): number {
+    return this.out.size;
+  }
+
+  get inputBytes(): number {
+    return this.input.pending;
+  }
+
   oldestPending(): Request | null {
     return this.head;
   }
 
   track(req: Request): void {
     req.read = this.reads;
+    req.arrivedAt = this.readAt;
     if (this.tail === null) this.head = req;
     else this.tail.next = req;
     this.tail = req;
@@ -201,6 +223,7 @@ export class ClientConn implements Flushable, ClientSession {
       const size = this.out.size + r.replyEnd - r.replyStart;
       if (size > this.maxOutputBytes) return this.outputOverLimit(size);
       this.lastQueuedRead = r.read;
+      this.record(r);
       this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
       release(r);
@@ -218,6 +241,43 @@ export class ClientConn implements Flushable, ClientSession {
 
   deferUntilIdle(): void {
     this.deferred = true;
+  }
+
+  /** Counts `r`'s reply in the metrics (its reply is being queued now): see metrics/recorder.ts. */
+  private record(r: Request): void {
+    const bytes = r.replyEnd - r.replyStart;
+    this.stats.bytesOut += bytes;
+    const kind = r.reply[r.replyStart] === MINUS ? metrics.errorReply(r.reply, r.replyStart, r.replyEnd, r.errKind) : ErrorKind.NONE;
+    if (metrics.commandDone(r.spec === null ? 0 : r.spec.id, r.arrivedAt, kind)) this.logSlow(r);
+    if (hotKeys.k > 0 && --hotKeys.countdown <= 0) this.sampleKey(r, bytes + r.end - r.start);
+  }
+
+  /** Rare: a command slower than the slowlog threshold. */
+  private logSlow(r: Request): void {
+    const s = this.socket;
+    let args: string[] = r.spec === null ? [] : [r.spec.name.replace("|", " ")];
+    const f = new Frame();
+    if (r.end > r.start && readCommand(r.src, r.start, r.end, f) > 0) args = slowlogArgs(f.argc, (i) => f.arg(i));
+    // As Redis does, credentials never reach the log.
+    if (r.spec !== null && (r.spec.name === "auth" || r.spec.name === "hello")) args = [r.spec.name, "(redacted)"];
+    slowlog.add({
+      time: Math.floor(Date.now() / 1000), durationUs: Math.floor((metrics.now - r.arrivedAt) * 1000), args,
+      client: `${s.remoteAddress}:${s.remotePort}`, clientName: this.name, node: r.nodeId >= 0 ? metrics.nodeAddrs[r.nodeId] : "",
+    });
+  }
+
+  /** One command in hotKeys.sampleEvery: its (first) key, from the bytes it was sent as. */
+  private sampleKey(r: Request, bytes: number): void {
+    const spec = r.spec;
+    let key = "";
+    const f = new Frame();
+    if (spec !== null && spec.keyAt > 0 && r.slot >= 0 && readCommand(r.src, r.start, r.end, f) > 0) {
+      // NUMKEYS commands name the count at keyAt, the first key after it.
+      const i = spec.route === Route.NUMKEYS ? spec.keyAt + 1 : spec.keyAt;
+      if (i < f.argc) key = new TextDecoder().decode(f.arg(i));
+    }
+    if (key === "") hotKeys.countdown = 1; // keyless: the next command is sampled instead
+    else hotKeys.sample(key, bytes);
   }
 
   private outputOverLimit(bytes: number): void {

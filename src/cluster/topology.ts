@@ -36,6 +36,12 @@ export class Topology {
   private lastRefresh = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastShape = "";
+  /** Refreshes tried, those that got no table, and table changes seen (for metrics). */
+  refreshes = 0;
+  refreshFailures = 0;
+  changes = 0;
+  /** Whether the latest refresh obtained a table (readiness: the cluster is reachable). */
+  lastRefreshOk = false;
 
   constructor(private readonly opts: TopologyOptions) {}
 
@@ -91,7 +97,12 @@ export class Topology {
   /** Single-flight refresh; resolves whether a table was obtained. */
   refresh(): Promise<boolean> {
     if (this.refreshing) return this.refreshing;
-    this.refreshing = this.doRefresh().finally(() => {
+    this.refreshes++;
+    this.refreshing = this.doRefresh().then((ok) => {
+      this.lastRefreshOk = ok;
+      if (!ok) this.refreshFailures++;
+      return ok;
+    }).finally(() => {
       this.refreshing = null;
       this.lastRefresh = performance.now();
       if (this.again) { this.again = false; this.requestRefresh(); }
@@ -220,6 +231,7 @@ export class Topology {
   private changed(table: SlotTable, shape: string): void {
     const first = this.lastShape === "";
     this.lastShape = shape;
+    this.changes++;
     const replicaCount = table.replicas.reduce((n, r) => n + r.length, 0);
     const props = { masters: table.masters.length, replicas: replicaCount, covered: table.coveredSlots, shape };
     if (first) log.info("topology discovered: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);

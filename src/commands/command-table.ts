@@ -61,6 +61,8 @@ export const enum Merge {
 }
 
 export interface CommandSpec {
+  /** Small integer, unique in the process (1…): the slot of the command's counters (metrics/). */
+  readonly id: number;
   /** Lower-case name; for subcommands "container|sub". */
   readonly name: string;
   /** Redis arity: N exact, -N at least N (counting the name). */
@@ -94,11 +96,13 @@ interface RawSpec {
 
 /** Commands the proxy answers itself: connection state must not leak onto shared connections. */
 const LOCAL = ["ping", "echo", "quit", "select", "auth", "hello", "readonly", "readwrite", "asking", "reset", "role"];
-const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|setinfo", "client|info", "command|count"];
+const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|setinfo", "client|info", "command|count",
+  "config|get", "config|set", "config|resetstat", "config|help", "latency|histogram", "latency|latest", "latency|history",
+  "latency|reset", "latency|help", "slowlog|get", "slowlog|len", "slowlog|reset", "slowlog|help"];
 /** Keyless commands whose answer does not depend on the node (or is Redis' own refusal, as SWAPDB's). */
 const ANY = ["publish", "time", "command", "command|info", "command|docs", "command|list", "command|getkeys",
   "command|getkeysandflags", "command|help", "function|list", "function|dump", "function|stats", "function|help",
-  "script|help", "object|help", "xinfo|help", "xgroup|help", "memory|help", "config|help", "cluster|help",
+  "script|help", "object|help", "xinfo|help", "xgroup|help", "memory|help", "cluster|help",
   "swapdb", "lolwut"];
 /** Split per slot and merged; [merge, arguments per key]. */
 const MULTI_KEY: Record<string, [Merge, number]> = {
@@ -159,6 +163,19 @@ const NODE_ONLY: Record<string, string> = {
 
 const NO_BYTES = new Uint8Array(0);
 
+/** Every spec made, by id; id 0 stands for an unknown command. */
+const BY_ID: (CommandSpec | null)[] = [null];
+
+/** The spec with this id (null for 0 or an id never given). */
+export function specById(id: number): CommandSpec | null {
+  return BY_ID[id] ?? null;
+}
+
+/** One more than the largest id given so far: the size of per-command arrays. */
+export function commandIdLimit(): number {
+  return BY_ID.length;
+}
+
 function makeSpec(name: string, raw: RawSpec): CommandSpec {
   const flags = new Set(raw.flags);
   let route = Route.UNSUPPORTED, keyAt = 0, local = "", reason = "", merge = Merge.NONE, keyStep = 0;
@@ -210,12 +227,14 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
   } else {
     reason = NODE_ONLY[name.split("|")[0]] ?? "";
   }
-  return {
-    name, arity: raw.arity, route, keyAt, local, reason, subcommands, merge, keyStep,
+  const spec: CommandSpec = {
+    id: BY_ID.length, name, arity: raw.arity, route, keyAt, local, reason, subcommands, merge, keyStep,
     wireName: route === Route.MULTI_KEY ? new TextEncoder().encode(`$${name.length}\r\n${name}\r\n`) : NO_BYTES,
     write: flags.has("write"), readonly: flags.has("readonly"),
     blockOption: STREAMS.includes(name),
   };
+  BY_ID.push(spec);
+  return spec;
 }
 
 /** FNV-1a over ASCII-lower-cased bytes: command lookup without making a string. */

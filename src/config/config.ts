@@ -11,6 +11,8 @@ export interface HostPort {
 
 /** Log levels, named as LogTape names them. */
 export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
+export type LogFormat = "text" | "json";
 
 /**
  * The validated configuration. Every field is present (defaults filled in) and within the
@@ -58,6 +60,23 @@ export interface Config {
   };
   log: {
     level: LogLevel;
+    format: LogFormat;
+  };
+  metrics: {
+    /** Off: no per-command or per-node recording (for measuring its cost). */
+    enabled: boolean;
+    /** µs; < 0 disables the slowlog. */
+    slowlogLogSlowerThan: number;
+    slowlogMaxLen: number;
+    /** Top-K size of the hot-key lists; 0 = off. */
+    hotkeys: number;
+    hotkeysSampleRate: number;
+    latencyPercentiles: number[];
+  };
+  admin: {
+    bind: string;
+    /** 0 = no admin HTTP server. */
+    port: number;
   };
 }
 
@@ -122,6 +141,32 @@ function oneOf<T extends string>(values: readonly T[], def: T): Rule<T> {
     check: (v, key, problems) => {
       if (typeof v === "string" && (values as readonly string[]).includes(v)) return v as T;
       problems.push(`${key}: expected ${expects}, got ${describe(v)}`);
+      return undefined;
+    },
+  };
+}
+
+function bool(def: boolean): Rule<boolean> {
+  return {
+    default: def,
+    check: (v, key, problems) => {
+      if (typeof v === "boolean") return v;
+      problems.push(`${key}: expected true or false, got ${describe(v)}`);
+      return undefined;
+    },
+  };
+}
+
+/** Percentiles for INFO latencystats: numbers from 0 to 100, ascending. */
+function percentileList(def: number[]): Rule<number[]> {
+  return {
+    default: def,
+    check: (v, key, problems) => {
+      const nums = Array.isArray(v) ? v.map((x) => (typeof x === "bigint" ? Number(x) : x)) : null;
+      if (nums !== null && nums.length > 0 && nums.every((x, i) => typeof x === "number" && x >= 0 && x <= 100 && (i === 0 || x > nums[i - 1]))) {
+        return nums as number[];
+      }
+      problems.push(`${key}: expected a non-empty ascending array of numbers from 0 to 100, got ${describe(v)}`);
       return undefined;
     },
   };
@@ -196,7 +241,20 @@ export const CONFIG_SCHEMA = {
     max_client_output_bytes: int(0, 2147483648, 1073741824),
   },
   log: {
-    level: oneOf<LogLevel>(["trace", "debug", "info", "warning", "error", "fatal"], "info"),
+    level: oneOf<LogLevel>(LOG_LEVELS, "info"),
+    format: oneOf<LogFormat>(["text", "json"], "text"),
+  },
+  metrics: {
+    enabled: bool(true),
+    slowlog_log_slower_than: int(-1, Number.MAX_SAFE_INTEGER, 10000),
+    slowlog_max_len: int(0, 1_000_000, 128),
+    hotkeys: int(0, 10_000, 0),
+    hotkeys_sample_rate: int(1, 1_000_000, 100),
+    latency_percentiles: percentileList([50, 99, 99.9]),
+  },
+  admin: {
+    bind: address("127.0.0.1"),
+    port: int(0, 65535, 9380),
   },
 } as const satisfies Record<string, Record<string, Rule<any>>>;
 

@@ -10,7 +10,15 @@ export class Stats {
   inputLimitDisconnections = 0;
   outputLimitDisconnections = 0;
   redirects = 0;
-  /** Clients in a blocking call or WAIT. */
-  blockedClients = 0;
   retries = 0;
+  /** Bytes read from clients and replies queued for them. */
+  bytesIn = 0;
+  bytesOut = 0;
+
+  /** CONFIG RESETSTAT: the counters, not the gauges. */
+  reset(): void {
+    this.totalConnections = this.rejectedConnections = this.commands = this.protocolErrors = 0;
+    this.inputLimitDisconnections = this.outputLimitDisconnections = this.redirects = this.retries = 0;
+    this.bytesIn = this.bytesOut = 0;
+  }
 }

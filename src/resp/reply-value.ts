@@ -72,3 +72,4 @@ export function encodeCommand(args: readonly (string | Uint8Array)[]): Uint8Arra
   }
   return out;
 }
+

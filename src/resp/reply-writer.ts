@@ -11,9 +11,9 @@ export class Simple {
   constructor(readonly text: string) {}
 }
 
-/** A map (`%` in RESP3), a flat key/value array in RESP2. */
+/** A map (`%` in RESP3), a flat key/value array in RESP2. Keys are bulk strings, or integers (LATENCY HISTOGRAM's bounds). */
 export class ReplyMap {
-  constructor(readonly entries: [string, ReplyValue][]) {}
+  constructor(readonly entries: [string | number, ReplyValue][]) {}
 }
 
 /** Text meant for people (INFO, CLIENT INFO): a verbatim string in RESP3, a bulk string in RESP2. */

@@ -4,8 +4,7 @@ import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import { encodeReply, ReplyMap, Verbatim, type Proto } from "../resp/reply-writer.ts";
 import { COMMANDS } from "../commands/command-table.ts";
-import type { Stats } from "../metrics/stats.ts";
-import { VERSION } from "../version.ts";
+import { answerAdmin, type AdminContext } from "./admin-commands.ts";
 
 /** The per-client state local commands read and change. */
 export interface LocalSession {
@@ -23,6 +22,12 @@ export interface LocalSession {
   closeAfterReplies(): void;
 }
 
+/** What local commands need from the process: its password and its admin views. */
+export interface LocalContext {
+  password: string;
+  admin: AdminContext;
+}
+
 const decoder = new TextDecoder();
 const text = (f: Frame, i: number) => decoder.decode(f.arg(i));
 /** A master without replicas: what predixy is to its clients. */
@@ -37,8 +42,12 @@ export function resetSession(s: LocalSession, password: string): void {
   s.authed = password === "";
 }
 
-/** The reply to a LOCAL command (`name` as in the command table); may change `s`. */
-export function answerLocally(name: string, f: Frame, s: LocalSession, password: string): Uint8Array {
+/**
+ * The reply to a LOCAL command (`name` as in the command table); may change `s`. A promise when
+ * the answer needs every worker process (SLOWLOG, LATENCY HISTOGRAM …).
+ */
+export function answerLocally(name: string, f: Frame, s: LocalSession, ctx: LocalContext): Uint8Array | Promise<Uint8Array> {
+  const password = ctx.password;
   switch (name) {
     case "ping":
       if (f.argc > 2) return R.errorReply("ERR wrong number of arguments for 'ping' command");
@@ -85,7 +94,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "command|count":
       return R.intReply(COMMANDS.size);
     default:
-      return R.errorReply(`ERR command '${name}' is not supported by proxy`);
+      return answerAdmin(name, f, ctx.admin, s.proto);
   }
 }
 
@@ -145,46 +154,4 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
     ["server", "redis"], ["version", "7.0.0"], ["proto", proto], ["id", s.id], ["mode", "standalone"],
     ["role", "master"], ["modules", []],
   ]), proto);
-}
-
-function memoryRows(): [string, string | number][] {
-  const rss = process.memoryUsage.rss();
-  const human = rss >= 1 << 30 ? `${(rss / (1 << 30)).toFixed(2)}G` : `${(rss / (1 << 20)).toFixed(2)}M`;
-  return [["used_memory", rss], ["used_memory_human", human], ["used_memory_rss", rss]];
-}
-
-/**
- * INFO as Redis formats it, for the sections the proxy answers for itself (the keyspace comes
- * from the nodes: see router/fan-out.ts). No section names the default set.
- */
-export function proxyInfo(stats: Stats, wanted: string[]): string {
-  const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
-  const sections: Record<string, [string, string | number][]> = {
-    server: [
-      ["redis_version", "7.0.0"], ["predixy_version", VERSION], ["redis_mode", "standalone"],
-      ["process_id", process.pid], ["uptime_in_seconds", uptime], ["uptime_in_days", Math.floor(uptime / 86400)],
-    ],
-    // blocked_clients and used_memory: what redis-cli --stat and dashboards read. Clients in a
-    // blocking call or WAIT are blocked; the proxy's memory is its resident set.
-    clients: [["connected_clients", stats.connectedClients], ["blocked_clients", stats.blockedClients]],
-    memory: memoryRows(),
-    stats: [
-      ["total_connections_received", stats.totalConnections], ["rejected_connections", stats.rejectedConnections],
-      ["total_commands_processed", stats.commands], ["protocol_errors", stats.protocolErrors],
-      ["client_query_buffer_limit_disconnections", stats.inputLimitDisconnections],
-      ["client_output_buffer_limit_disconnections", stats.outputLimitDisconnections],
-      ["cluster_redirects", stats.redirects], ["cluster_retries", stats.retries],
-    ],
-    persistence: [["loading", 0]],
-    // 1: the cluster façade answers CLUSTER SLOTS etc. (redis-py's RedisCluster checks this first).
-    cluster: [["cluster_enabled", 1]],
-  };
-  const all = wanted.length === 0 || wanted.some((w) => w === "all" || w === "default" || w === "everything");
-  const parts: string[] = [];
-  for (const name of all ? Object.keys(sections) : wanted) {
-    const rows = sections[name];
-    if (!rows) continue;
-    parts.push(`# ${name[0].toUpperCase()}${name.slice(1)}\r\n${rows.map(([k, v]) => `${k}:${v}`).join("\r\n")}\r\n`);
-  }
-  return parts.join("\r\n");
 }

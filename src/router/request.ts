@@ -84,6 +84,14 @@ export class Request {
   held = false;
   /** NOSCRIPT was healed once already (the script was loaded on the node, then this resent). */
   preloaded = false;
+  /** When the command arrived: its client's read (performance.now() ms). */
+  arrivedAt = 0;
+  /** When its bytes were last written to a node (0: not yet); for per-node latency. */
+  sentAt = 0;
+  /** The metrics id of the node that last answered it (-1: none), for the slowlog. */
+  nodeId = -1;
+  /** An error the proxy knows the kind of (ErrorKind: a lost connection, a refusal); 0 = none. */
+  errKind = 0;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -115,6 +123,9 @@ export function release(r: Request): void {
     r.gather = null;
   }
   r.parent = null;
+  r.sentAt = 0;
+  r.nodeId = -1;
+  r.errKind = 0;
   // Split commands put many parts in flight at once (10 per MGET of 10 keys): keep enough.
   if (pool.length < 32768) pool.push(r);
 }

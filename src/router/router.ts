@@ -13,8 +13,10 @@ import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
 import { facadeReply } from "./cluster-facade.ts";
 import { FanOutGather, InfoGather } from "./fan-out.ts";
 import type { Gather } from "./gather.ts";
-import { answerLocally, proxyInfo, resetSession, type LocalSession } from "./local-commands.ts";
 import { keysSlot, MIXED, split } from "./multi-key.ts";
+import { ErrorKind, metrics } from "../metrics/recorder.ts";
+import type { AdminContext } from "./admin-commands.ts";
+import { answerLocally, resetSession, type LocalContext, type LocalSession } from "./local-commands.ts";
 import { acquire, ASKING_REQUEST, Kind, release, setReply, type ReplySink, type Request } from "./request.ts";
 import { startScan } from "./scan.ts";
 import { ScriptMemory } from "./scripts.ts";
@@ -44,6 +46,7 @@ export interface RouterOptions {
   /** What the cluster façade advertises; "" / 0: the address and port the client connected to. */
   announceHost: string;
   announcePort: number;
+  admin: AdminContext;
 }
 
 const MINUS = 45;
@@ -65,6 +68,7 @@ export class Router implements BackendEvents, SessionHost {
   private readonly scratch = new Frame();
   private readonly sessions = new Sessions(this);
   readonly retryTimeoutMs: number;
+  private readonly local: LocalContext;
 
   constructor(
     readonly topology: Topology,
@@ -72,6 +76,7 @@ export class Router implements BackendEvents, SessionHost {
     readonly stats: Stats,
   ) {
     this.retryTimeoutMs = opts.retryTimeoutMs;
+    this.local = { password: opts.password, admin: opts.admin };
   }
 
   /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
@@ -84,23 +89,23 @@ export class Router implements BackendEvents, SessionHost {
       if (sub === undefined) {
         return this.refuse(c, f.argc > 1
           ? R.errorReply(`ERR unknown subcommand '${argText(f, 1)}'. Try ${spec.name.toUpperCase()} HELP.`)
-          : wrongArity(spec));
+          : wrongArity(spec), spec);
       }
       spec = sub;
     }
     // Arity first, as Redis checks it.
-    if (!arityOk(spec.arity, f.argc)) return this.refuse(c, wrongArity(spec));
+    if (!arityOk(spec.arity, f.argc)) return this.refuse(c, wrongArity(spec), spec);
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
-      return this.answer(c, R.ERR_NOAUTH);
+      return this.answer(c, R.ERR_NOAUTH, spec, ErrorKind.REFUSED);
     }
     if (c.session !== null) return c.session.dispatch(f, spec);
     this.route(c, f, spec);
   }
 
   /** An error reply for a command Redis would refuse before running it; a transaction notes it. */
-  private refuse(c: ClientSession, reply: Uint8Array): void {
+  private refuse(c: ClientSession, reply: Uint8Array, spec: CommandSpec | null = null): void {
     c.session?.refused();
-    this.answer(c, reply);
+    this.answer(c, reply, spec, ErrorKind.REFUSED);
   }
 
   resetClient(c: ClientSession): void {
@@ -115,7 +120,7 @@ export class Router implements BackendEvents, SessionHost {
         slot = keySlot(f, spec.keyAt);
         break;
       case Route.MULTI_KEY:
-        if (spec.keyStep === 2 && (f.argc - 1) % 2 !== 0) return this.answer(c, wrongArity(spec));
+        if (spec.keyStep === 2 && (f.argc - 1) % 2 !== 0) return this.answer(c, wrongArity(spec), spec, ErrorKind.REFUSED);
         slot = keysSlot(f, spec.keyStep);
         if (slot === MIXED) {
           const req = this.track(c, f, spec, -1);
@@ -139,13 +144,15 @@ export class Router implements BackendEvents, SessionHost {
       case Route.SLOT_ARG:
         slot = argInt(f, 2);
         if (slot < 0 || slot >= 16384) {
-          return this.answer(c, R.errorReply(spec.name === "cluster|countkeysinslot" ? "ERR Invalid slot" : "ERR Invalid slot or number of keys"));
+          return this.answer(c, R.errorReply(spec.name === "cluster|countkeysinslot" ? "ERR Invalid slot" : "ERR Invalid slot or number of keys"), spec, ErrorKind.REFUSED);
         }
         break;
       case Route.ANY:
         break;
-      case Route.LOCAL:
-        return this.answer(c, answerLocally(spec.local, f, c, this.opts.password));
+      case Route.LOCAL: {
+        const reply = answerLocally(spec.local, f, c, this.local);
+        return reply instanceof Uint8Array ? this.answer(c, reply, spec) : this.answerLater(c, reply, spec);
+      }
       case Route.FACADE:
         return this.answer(c, facadeReply(spec.local, f, {
           host: this.opts.announceHost || c.localAddress, port: this.opts.announcePort || c.localPort,
@@ -155,7 +162,7 @@ export class Router implements BackendEvents, SessionHost {
       case Route.SESSION:
         return this.sessions.start(c, f, spec);
       default:
-        return this.answer(c, unsupported(spec, spec.reason));
+        return this.answer(c, unsupported(spec, spec.reason), spec, ErrorKind.REFUSED);
     }
     this.go(this.track(c, f, spec, slot));
   }
@@ -212,10 +219,13 @@ export class Router implements BackendEvents, SessionHost {
     if (spec.merge === Merge.INFO) {
       const sections = [];
       for (let i = 1; i < f.argc; i++) sections.push(argText(f, i).toLowerCase());
-      const own = proxyInfo(this.stats, sections);
       const keyspace = sections.length === 0 || sections.some((s) => KEYSPACE_SECTIONS.has(s));
-      if (!keyspace || table.masters.length === 0) return this.answer(c, encodeReply(new Verbatim(own), c.proto));
-      return this.go(new InfoGather(this.track(c, f, spec, -1), own, table.masters).parent);
+      const req = this.track(c, f, spec, -1);
+      // The proxy's own sections cover every worker process: with workers they are gathered first.
+      const own = this.opts.admin.infoText(sections);
+      if (typeof own === "string") return this.info(req, own, keyspace);
+      void own.then((text) => { metrics.tick(); this.info(req, text, keyspace); });
+      return;
     }
     if (table.masters.length === 0) return this.answer(c, R.ERR_NO_NODE);
     const req = this.track(c, f, spec, -1);
@@ -231,6 +241,14 @@ export class Router implements BackendEvents, SessionHost {
         new FanOutGather(req, spec, table.masters);
         return this.go(req);
     }
+  }
+
+  /** INFO's reply: the proxy's sections, then (when asked for) the masters' keyspace, summed. */
+  private info(req: Request, own: string, keyspace: boolean): void {
+    if (req.sink === null || req.sink.closed) return release(req);
+    const masters = this.topology.table.masters;
+    if (!keyspace || masters.length === 0) return this.finish(req, encodeReply(new Verbatim(own), req.proto === 3 ? 3 : 2));
+    this.go(new InfoGather(req, own, masters).parent);
   }
 
   /** Keeps what the nodes are told about scripts and libraries, for those that will not have them. */
@@ -254,7 +272,7 @@ export class Router implements BackendEvents, SessionHost {
   private kill(req: Request, command: string[]): void {
     const masters = [...this.topology.table.masters];
     void Promise.all(masters.map((m) => this.topology.queryNode(m, [command]).then(([r]) => r, (e: Error) => new RespError(`ERR ${m.addr}: ${e.message}`))))
-      .then((replies) => this.finish(req, killReply(replies)));
+      .then((replies) => { metrics.tick(); this.finish(req, killReply(replies)); });
   }
   /**
    * While one of a client's commands is being retried, its later commands wait for it:
@@ -379,13 +397,30 @@ export class Router implements BackendEvents, SessionHost {
     else release(req);
   }
 
-  /** A reply the proxy makes itself, queued behind the client's earlier commands. */
-  answer(c: ClientSession, reply: Uint8Array): void {
+  /**
+   * A reply the proxy makes itself, queued behind the client's earlier commands. `kind`: what
+   * an error reply counts as (REFUSED: rejected without running, as Redis' rejected_calls).
+   */
+  answer(c: ClientSession, reply: Uint8Array, spec: CommandSpec | null = null, kind = ErrorKind.NONE): void {
     const req = acquire();
     req.sink = c;
+    req.spec = spec;
+    req.errKind = kind;
     c.track(req);
     setReply(req, reply, 0, reply.length);
     c.complete(req);
+  }
+
+  /** A local reply that needs the other worker processes (INFO, SLOWLOG …): its place is kept meanwhile. */
+  private answerLater(c: ClientSession, reply: Promise<Uint8Array>, spec: CommandSpec): void {
+    const req = acquire();
+    req.sink = c;
+    req.spec = spec;
+    c.track(req);
+    reply.catch((err: Error) => R.errorReply(`ERR ${err.message}`)).then((bytes) => {
+      metrics.tick();
+      this.finish(req, bytes);
+    });
   }
 
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void {
@@ -408,6 +443,7 @@ export class Router implements BackendEvents, SessionHost {
     const moved = startsWith(buf, s, end, MOVED);
     if (moved || startsWith(buf, s, end, ASK)) {
       this.stats.redirects++;
+      metrics.redirected(req.spec === null ? 0 : req.spec.id);
       if (++req.redirects > this.opts.maxRedirects) return false;
       // An older command of the client, sent before this one, is being retried (a multi-key
       // part met TRYAGAIN) or waits: going now would overtake it. Held in the client's order
@@ -503,6 +539,7 @@ export class Router implements BackendEvents, SessionHost {
       sink.flushSoon();
     }
     this.stats.retries++;
+    metrics.retried(req.spec === null ? 0 : req.spec.id);
     const delay = Math.min(200, 10 * 2 ** req.retries++);
     setTimeout(resend, Math.min(delay, req.retryUntil - now), this, req);
     return true;
@@ -511,6 +548,8 @@ export class Router implements BackendEvents, SessionHost {
   /** @internal timer target: resend unless the client has gone; out of time, give the last error. */
   resendNow(req: Request): void {
     if (req.sink === null || req.sink.closed) return this.drop(req);
+    metrics.tick();
+    req.errKind = ErrorKind.NONE;
     if (performance.now() >= req.retryUntil && req.replyEnd > req.replyStart) {
       return this.finish(req, req.reply, req.replyStart, req.replyEnd);
     }

@@ -38,7 +38,6 @@ export class BlockingCall implements Session {
     req.session = this;
     this.req = req;
     this.c.session = this;
-    this.host.stats.blockedClients++;
     this.sendTo(slot >= 0 ? this.host.topology.table.nodeFor(slot) : this.host.anyMaster(), false);
   }
 
@@ -109,10 +108,6 @@ export class BlockingCall implements Session {
   refused(): void {}
 
   clientGone(): void {
-    if (this.c.session === this) {
-      this.c.session = null;
-      this.host.stats.blockedClients--;
-    }
     if (this.timer !== null) {
       // Between two tries: nothing is on a node, so nobody else will let go of the request.
       clearTimeout(this.timer);
@@ -131,10 +126,7 @@ export class BlockingCall implements Session {
 
   /** Ends the session: later commands go on; the connection goes back clean, or is closed. */
   private end(clean: boolean): void {
-    if (this.c.session === this) {
-      this.c.session = null;
-      this.host.stats.blockedClients--;
-    }
+    if (this.c.session === this) this.c.session = null;
     this.giveBack(clean);
   }
 

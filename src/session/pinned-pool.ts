@@ -4,6 +4,7 @@ import type { BackendEvents } from "../backend/backend-conn.ts";
 import { BackendConn, ConnState } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import type { Proto } from "../resp/reply-writer.ts";
+import { metrics } from "../metrics/recorder.ts";
 import type { Request } from "../router/request.ts";
 
 export interface PinnedOptions {
@@ -42,14 +43,16 @@ export class PinnedPool {
         this.lent.add(c);
         return c;
       }
+      metrics.pinnedClosed(this.node.id); // closed by the node while idle
     }
     if (this.size >= this.opts.maxPinned) return null;
     const authRequest = proto === 3 ? this.opts.helloRequest : this.opts.authRequest;
     const conn = new BackendConn({
       host: this.node.host, port: this.node.port, bufferSize: this.opts.bufferSize,
-      connectTimeoutMs: this.opts.connectTimeoutMs, authRequest,
+      connectTimeoutMs: this.opts.connectTimeoutMs, authRequest, nodeId: this.node.id,
     }, this.events);
     this.lent.add(conn);
+    metrics.pinnedOpened(this.node.id);
     return conn;
   }
 
@@ -57,8 +60,9 @@ export class PinnedPool {
   release(conn: BackendConn, clean: boolean, proto: Proto): void {
     this.lent.delete(conn);
     const idle = this.idle[proto === 3 ? 1 : 0];
-    if (clean && conn.state !== ConnState.CLOSED && conn.inFlight === 0 && idle.length < this.opts.maxIdle) idle.push(conn);
-    else conn.shut(clean ? "pinned connection not needed" : "pinned connection may hold session state");
+    if (clean && conn.state !== ConnState.CLOSED && conn.inFlight === 0 && idle.length < this.opts.maxIdle) return void idle.push(conn);
+    metrics.pinnedClosed(this.node.id);
+    conn.shut(clean ? "pinned connection not needed" : "pinned connection may hold session state");
   }
 
   /** Lent and idle connections (INFO, limits). */
@@ -72,6 +76,11 @@ export class PinnedPool {
   }
 
   closeIdle(reason: string): void {
-    for (const list of this.idle) for (const c of list.splice(0)) c.shut(reason);
+    for (const list of this.idle) {
+      for (const c of list.splice(0)) {
+        metrics.pinnedClosed(this.node.id);
+        c.shut(reason);
+      }
+    }
   }
 }

@@ -4,7 +4,6 @@ import type { BackendConn } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import type { CommandSpec } from "../commands/command-table.ts";
 import type { Topology } from "../cluster/topology.ts";
-import type { Stats } from "../metrics/stats.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import type { ClientSession } from "../router/router.ts";
 import type { Request } from "../router/request.ts";
@@ -30,7 +29,6 @@ export interface Session {
 /** What sessions use of the router. */
 export interface SessionHost {
   readonly topology: Topology;
-  readonly stats: Stats;
   readonly retryTimeoutMs: number;
   /** A request for `f`, queued in `c`'s reply order (not sent). */
   track(c: ClientSession, f: Frame, spec: CommandSpec, slot: number): Request;

@@ -45,7 +45,6 @@ export class WaitCall implements Session {
     this.deadline = t > 0 ? performance.now() + t : 0;
     this.parent = this.host.track(this.c, f, spec, -1);
     this.c.session = this;
-    this.host.stats.blockedClients++;
     this.round();
   }
 
@@ -99,10 +98,7 @@ export class WaitCall implements Session {
   }
 
   private done(n: number): void {
-    if (this.c.session === this) {
-      this.c.session = null;
-      this.host.stats.blockedClients--;
-    }
+    if (this.c.session === this) this.c.session = null;
     this.host.finish(this.parent!, R.intReply(n));
   }
 
@@ -110,7 +106,6 @@ export class WaitCall implements Session {
 
   clientGone(): void {
     this.gone = true;
-    this.host.stats.blockedClients--;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;

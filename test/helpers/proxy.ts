@@ -39,7 +39,9 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
     "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
     "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
     extra.rest ?? "",
-    "[log]", `level = "info"`,
+    // No admin server unless the test asks for one: the default port would be shared by every test proxy.
+    extra.rest?.includes("[admin]") ? "" : "[admin]\nport = 0",
+    extra.rest?.includes("[log]") ? "" : "[log]\nlevel = \"info\"",
   ].join("\n"));
   const argv = [process.execPath, join(ROOT, "src/main.ts"), "-c", file];
   if (extra.openFiles !== undefined) argv.unshift("sh", "-c", `ulimit -n ${extra.openFiles} && exec "$0" "$@"`);

@@ -20,7 +20,7 @@ test("two workers share the listening port and both serve commands", async () =>
   for (let i = 0; i < 30 && pids.size < 2; i++) {
     const c = new Redis({ port: 7890, host: "127.0.0.1" });
     try {
-      pids.add(/process_id:(\d+)/.exec(await c.info("server"))![1]);
+      pids.add(/worker_process_id:(\d+)/.exec(await c.info("server"))![1]);
       expect(await c.get(`k${i}`)).toBe(`from-fake:k${i}`);
     } finally {
       c.disconnect();

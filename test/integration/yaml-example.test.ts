@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 test("the example uses the design documents' values", () => {
-  expect(example.pool).toEqual({ size: 100, minIdle: 10, maxIdle: 50 });
+  expect(example.pool).toEqual({ size: 100, minIdle: 10, maxIdle: 50, maxPinned: 1024 });
   expect(example.performance.workerThreads).toBe(8);
   expect(example.performance.bufferSize).toBe(4096);
   expect(example.server).toMatchObject({ port: 6379, bind: "0.0.0.0", maxClients: 10000 });

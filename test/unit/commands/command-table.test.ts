@@ -67,7 +67,11 @@ describe("command table", () => {
     // Commands about one node are refused with the reason.
     expect(sub("cluster", "meet").route).toBe(Route.UNSUPPORTED);
     expect(sub("cluster", "meet").reason).toContain("send it to the nodes");
-    expect(sub("config", "set").reason).toContain("per node");
+    expect(sub("config", "rewrite").reason).toContain("per node");
+    // CONFIG GET/SET/RESETSTAT, LATENCY and SLOWLOG are about the proxy itself.
+    for (const [a, b] of [["config", "get"], ["config", "set"], ["config", "resetstat"], ["latency", "histogram"], ["slowlog", "get"]]) {
+      expect(sub(a, b).route).toBe(Route.LOCAL);
+    }
     expect(find("save")!.reason).toContain("per node");
   });
 

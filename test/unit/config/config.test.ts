@@ -50,6 +50,11 @@ const INT_RANGES: Record<string, [number, number]> = {
   "performance.batch_size": [1, 1000000],
   "performance.max_client_input_bytes": [1024, Number.MAX_SAFE_INTEGER],
   "performance.max_client_output_bytes": [0, 2147483648],
+  "metrics.slowlog_log_slower_than": [-1, Number.MAX_SAFE_INTEGER],
+  "metrics.slowlog_max_len": [0, 1000000],
+  "metrics.hotkeys": [0, 10000],
+  "metrics.hotkeys_sample_rate": [1, 1000000],
+  "admin.port": [0, 65535],
 };
 
 const ALL_KEYS = Object.entries(CONFIG_SCHEMA).flatMap(([s, rules]) =>
@@ -124,7 +129,9 @@ level = "debug"
       },
       pool: { size: 4, minIdle: 4, maxIdle: 0, maxPinned: 1024 },
       performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576 },
-      log: { level: "debug" },
+      log: { level: "debug", format: "text" },
+      metrics: { enabled: true, slowlogLogSlowerThan: 10000, slowlogMaxLen: 128, hotkeys: 0, hotkeysSampleRate: 100, latencyPercentiles: [50, 99, 99.9] },
+      admin: { bind: "127.0.0.1", port: 9380 },
     };
     expect(parseConfig(text)).toEqual(expected);
   });
@@ -145,7 +152,9 @@ level = "debug"
       },
       pool: { size: 1, minIdle: 1, maxIdle: 4, maxPinned: 1024 },
       performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 1073741824 },
-      log: { level: "info" },
+      log: { level: "info", format: "text" },
+      metrics: { enabled: true, slowlogLogSlowerThan: 10000, slowlogMaxLen: 128, hotkeys: 0, hotkeysSampleRate: 100, latencyPercentiles: [50, 99, 99.9] },
+      admin: { bind: "127.0.0.1", port: 9380 },
     });
   });
 
@@ -167,7 +176,8 @@ level = "debug"
   });
 
   test("the schema has exactly the keys of the brief", () => {
-    const nonInt = ["server.bind", "server.password", "server.announce_host", "cluster.entry_points", "cluster.username", "cluster.password", "log.level"];
+    const nonInt = ["server.bind", "server.password", "server.announce_host", "cluster.entry_points", "cluster.username", "cluster.password",
+      "log.level", "log.format", "metrics.enabled", "metrics.latency_percentiles", "admin.bind"];
     expect([...ALL_KEYS].sort()).toEqual([...Object.keys(INT_RANGES), ...nonInt].sort());
   });
 });
@@ -376,6 +386,30 @@ describe("loadConfig", () => {
     writeFileSync(bad, `${MIN}[server]\nport = = 1\n`);
     expect((await loadConfig(good)).server.port).toBe(7777);
     await expect(loadConfig(bad)).rejects.toThrow(new RegExp(`^${bad.replace(/[.]/g, "\\.")}:4:`));
+  });
+});
+
+describe("metrics, admin and log keys", () => {
+  test("log.format is text or json", () => {
+    expect(parseConfig(`${MIN}[log]\nformat = "json"\n`).log.format).toBe("json");
+    expect(problemsOf(`${MIN}[log]\nformat = "xml"\n`)).toEqual(['log.format: expected one of "text", "json", got "xml"']);
+  });
+
+  test("metrics.enabled is a boolean", () => {
+    expect(parseConfig(`${MIN}[metrics]\nenabled = false\n`).metrics.enabled).toBe(false);
+    expect(problemsOf(`${MIN}[metrics]\nenabled = 0\n`)).toEqual(["metrics.enabled: expected true or false, got 0"]);
+  });
+
+  test("metrics.latency_percentiles must be ascending numbers from 0 to 100", () => {
+    expect(parseConfig(`${MIN}[metrics]\nlatency_percentiles = [50, 90.5, 100]\n`).metrics.latencyPercentiles).toEqual([50, 90.5, 100]);
+    for (const bad of ["[]", "[99, 50]", "[101]", '["p50"]', "50"]) {
+      expect(problemsOf(`${MIN}[metrics]\nlatency_percentiles = ${bad}\n`)[0]).toStartWith("metrics.latency_percentiles: expected");
+    }
+  });
+
+  test("admin.bind is an address and admin.port 0 turns the server off", () => {
+    expect(parseConfig(`${MIN}[admin]\nbind = "::1"\nport = 0\n`).admin).toEqual({ bind: "::1", port: 0 });
+    expect(problemsOf(`${MIN}[admin]\nbind = "not an address"\n`)[0]).toStartWith("admin.bind: expected an IP address");
   });
 });
 
