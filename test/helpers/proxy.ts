@@ -6,6 +6,8 @@ import { join, resolve } from "node:path";
 
 export interface ProxyHandle {
   port: number;
+  /** The config file it runs with (unique per proxy: tells its processes apart from others'). */
+  configFile: string;
   /** Everything the proxy wrote to stderr so far. */
   logs(): string;
   /** Sends the proxy process a signal. */
@@ -64,6 +66,7 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   }
   return {
     port,
+    configFile: file,
     logs: () => stderr,
     signal: (sig) => { proc.kill(sig); },
     exited: proc.exited,
