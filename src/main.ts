@@ -83,6 +83,7 @@ async function serve(cfg: Config): Promise<number> {
       maxPinned: cfg.pool.maxPinned,
     }, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
+    tableChanged: () => router?.tableChanged(),
   });
   // Every view reads live state through `obs`, wired before anything listens.
   let listening: ReturnType<typeof listen> | null = null;
@@ -95,6 +96,8 @@ async function serve(cfg: Config): Promise<number> {
     maxRedirects: cfg.cluster.maxRedirects,
     retryTimeoutMs: cfg.cluster.retryTimeoutMs,
     password: cfg.server.password,
+    auth,
+    connectTimeoutMs: cfg.cluster.connectTimeoutMs,
     announceHost: cfg.server.announceHost,
     announcePort: cfg.server.announcePort,
     admin: obs.admin,
@@ -115,6 +118,7 @@ async function serve(cfg: Config): Promise<number> {
       bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
       idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
       batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
+      maxPubsubBytes: cfg.performance.maxPubsubOutputBytes,
       bufferSize: cfg.performance.bufferSize, password: cfg.server.password,
     }, router, stats);
   } catch (err) {

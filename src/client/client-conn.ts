@@ -11,7 +11,8 @@ import * as R from "../resp/replies.ts";
 import type { Proto } from "../resp/reply-writer.ts";
 import { abandonHeld } from "../router/gather.ts";
 import { Route } from "../commands/command-table.ts";
-import { acquire, release, setReply, type Request } from "../router/request.ts";
+import { acquire, Kind, release, setReply, type Request } from "../router/request.ts";
+import type { ClientSubs } from "../session/pubsub.ts";
 import type { ClientSession, Router } from "../router/router.ts";
 import type { Session } from "../session/session.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
@@ -32,6 +33,8 @@ export interface ClientLimits {
   idleTimeoutMs: number;
   /** A client whose socket has taken no reply bytes for this long is closed; 0 = never. */
   writeTimeoutMs: number;
+  /** Pub/sub messages queued for a client past which it is closed (Redis' pubsub output limit); 0 = none. */
+  maxPubsubBytes: number;
 }
 
 const log = getLogger(["predixy", "client"]);
@@ -56,6 +59,9 @@ export class ClientConn implements Flushable, ClientSession {
   name = "";
   proto: Proto = 2;
   session: Session | null = null;
+  subs: ClientSubs | null = null;
+  /** Bytes of pub/sub messages in the reply order, not yet queued in `out`. */
+  private pushBytes = 0;
   retrying = 0;
   held = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
@@ -223,7 +229,8 @@ export class ClientConn implements Flushable, ClientSession {
       const size = this.out.size + r.replyEnd - r.replyStart;
       if (size > this.maxOutputBytes) return this.outputOverLimit(size);
       this.lastQueuedRead = r.read;
-      this.record(r);
+      if (r.kind === Kind.PUSH) this.pushBytes -= r.replyEnd - r.replyStart;
+      else this.record(r);
       this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
       release(r);
@@ -241,6 +248,25 @@ export class ClientConn implements Flushable, ClientSession {
 
   deferUntilIdle(): void {
     this.deferred = true;
+  }
+
+  deliver(resp2: Uint8Array, start: number, end: number, resp3: Uint8Array | null): void {
+    if (this.closed || this.closing) return;
+    // A subscriber that does not read its messages is closed past the limit, as Redis does.
+    const limit = this.limits.maxPubsubBytes;
+    if (limit > 0 && this.out.size + this.pushBytes > limit) {
+      this.stats.outputLimitDisconnections++;
+      log.warn("client {id}: over {limit} bytes of pub/sub messages queued (max_pubsub_output_bytes), closing", { id: this.id, limit });
+      return this.close();
+    }
+    const req = acquire();
+    req.kind = Kind.PUSH;
+    req.sink = this;
+    this.track(req);
+    if (this.proto === 3 && resp3 !== null) setReply(req, resp3, 0, resp3.length);
+    else setReply(req, resp2, start, end);
+    this.pushBytes += req.replyEnd - req.replyStart;
+    this.complete(req);
   }
 
   /** Counts `r`'s reply in the metrics (its reply is being queued now): see metrics/recorder.ts. */
@@ -443,5 +469,6 @@ export class ClientConn implements Flushable, ClientSession {
     this.input.clear();
     this.session?.clientGone();
     this.session = null;
+    this.router.clientClosed(this);
   }
 }

@@ -18,6 +18,8 @@ export interface TopologyOptions {
   makeNode: (host: string, port: number) => BackendNode;
   /** Client requests on their way to (`inFlight`) or queued for (`unsent`) a node that lost their slot. */
   slotsMoved: (inFlight: Request[], unsent: Request[]) => void;
+  /** After any change of the table (shard pub/sub channels follow their slots). */
+  tableChanged?: () => void;
 }
 
 /** A topology query unanswered this long gets the next candidate asked beside it. */
@@ -242,5 +244,6 @@ export class Topology {
     const unsent: Request[] = [];
     for (const n of this.nodes.values()) n.movedAway(table, inFlight, unsent);
     if (inFlight.length > 0 || unsent.length > 0) this.opts.slotsMoved(inFlight, unsent);
+    this.opts.tableChanged?.();
   }
 }

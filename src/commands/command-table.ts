@@ -27,6 +27,8 @@ export const enum Route {
    * session module (src/session/); `local` names the kind, `keyAt` the first key if any.
    */
   SESSION,
+  /** Pub/sub: (un)subscribe, PUBLISH, SPUBLISH and PUBSUB … (src/session/pubsub.ts); `local` names it. */
+  PUBSUB,
   /** Resolved by the subcommand in argument 1 (OBJECT ENCODING key, XINFO STREAM key …). */
   SUBCOMMAND,
   /** Refused with `-ERR … not supported by proxy`; `reason` may say more. */
@@ -100,7 +102,7 @@ const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|seti
   "config|get", "config|set", "config|resetstat", "config|help", "latency|histogram", "latency|latest", "latency|history",
   "latency|reset", "latency|help", "slowlog|get", "slowlog|len", "slowlog|reset", "slowlog|help"];
 /** Keyless commands whose answer does not depend on the node (or is Redis' own refusal, as SWAPDB's). */
-const ANY = ["publish", "time", "command", "command|info", "command|docs", "command|list", "command|getkeys",
+const ANY = ["time", "command", "command|info", "command|docs", "command|list", "command|getkeys",
   "command|getkeysandflags", "command|help", "function|list", "function|dump", "function|stats", "function|help",
   "script|help", "object|help", "xinfo|help", "xgroup|help", "memory|help", "cluster|help",
   "swapdb", "lolwut"];
@@ -129,9 +131,10 @@ const NUMKEYS_AT: Record<string, number> = {
 const STREAMS = ["xread", "xreadgroup"];
 /** Reasons for refusing whole groups, shown to the client. */
 const WHY_STATEFUL = "it needs a dedicated backend connection";
-const STATEFUL = new Set(["subscribe", "psubscribe", "ssubscribe",
-  "unsubscribe", "punsubscribe", "sunsubscribe", "monitor", "sync", "psync", "client|reply", "client|tracking",
+const STATEFUL = new Set(["monitor", "sync", "psync", "client|reply", "client|tracking",
   "client|caching", "client|no-evict", "client|no-touch"]);
+const PUBSUB = new Set(["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+  "publish", "spublish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat", "pubsub|shardchannels", "pubsub|shardnumsub"]);
 /** Commands of a session (src/session/), by kind. Blocking commands are found by their flag. */
 const SESSION: Record<string, string> = {
   multi: "transaction", exec: "transaction", discard: "transaction", watch: "transaction", unwatch: "transaction",
@@ -157,7 +160,6 @@ const NODE_ONLY: Record<string, string> = {
   slowlog: "slow logs are per node; ask the nodes",
   replconf: "a replication command between nodes",
   client: "it would act on the proxy's shared backend connections",
-  pubsub: "pub/sub is not supported by the proxy yet",
   acl: "ACL users are per node; configure the nodes directly",
 };
 
@@ -191,6 +193,9 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
     local = name;
   } else if (STATEFUL.has(name)) {
     reason = WHY_STATEFUL;
+  } else if (PUBSUB.has(name)) {
+    route = Route.PUBSUB;
+    local = name;
   } else if (Object.hasOwn(SESSION, name)) {
     route = Route.SESSION;
     local = SESSION[name];

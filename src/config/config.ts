@@ -57,6 +57,7 @@ export interface Config {
     batchSize: number;
     maxClientInputBytes: number;
     maxClientOutputBytes: number;
+    maxPubsubOutputBytes: number;
   };
   log: {
     level: LogLevel;
@@ -239,6 +240,7 @@ export const CONFIG_SCHEMA = {
     batch_size: int(1, 1000000, 256),
     max_client_input_bytes: int(1024, Number.MAX_SAFE_INTEGER, 1073741824),
     max_client_output_bytes: int(0, 2147483648, 1073741824),
+    max_pubsub_output_bytes: int(0, 2147483648, 33554432),
   },
   log: {
     level: oneOf<LogLevel>(LOG_LEVELS, "info"),

@@ -32,6 +32,8 @@ export const enum Kind {
   AUTH,
   /** SCRIPT LOAD / FUNCTION LOAD sent ahead of a command that met NOSCRIPT; its reply is dropped. */
   PRELOAD,
+  /** A pub/sub message for a client: an entry in its reply order, no command behind it. */
+  PUSH,
 }
 
 /**
@@ -102,6 +104,7 @@ export function acquire(): Request {
 }
 
 export function release(r: Request): void {
+  r.kind = Kind.CLIENT;
   r.sink = null;
   r.spec = null;
   r.src = EMPTY;

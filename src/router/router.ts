@@ -22,12 +22,18 @@ import { startScan } from "./scan.ts";
 import { ScriptMemory } from "./scripts.ts";
 import type { Session, SessionHost } from "../session/session.ts";
 import { Sessions } from "../session/sessions.ts";
+import { PubSub, type ClientSubs } from "../session/pubsub.ts";
+import { argStrings, PublishGather, PubsubGather } from "../session/pubsub-counts.ts";
 import type { Stats } from "../metrics/stats.ts";
 
 const log = getLogger(["predixy", "router"]);
 
 /** A client as the router needs it: where replies go, in order, plus session state. */
 export interface ClientSession extends ReplySink, LocalSession {
+  /** Its pub/sub subscriptions (session/pubsub.ts); null: not subscribed. */
+  subs: ClientSubs | null;
+  /** Queues a message frame behind the client's earlier replies (RESP3 clients get the push form). */
+  deliver(resp2: Uint8Array, start: number, end: number, resp3: Uint8Array | null): void;
   /** Appends `req` to the client's reply-order FIFO. */
   track(req: Request): void;
   /** The client's transaction, blocking call, WAIT or subscriptions; null: the shared path. */
@@ -40,6 +46,9 @@ export interface ClientSession extends ReplySink, LocalSession {
 }
 
 export interface RouterOptions {
+  /** The cluster's credentials, for predixy's subscriber connections. */
+  auth: { username: string; password: string } | null;
+  connectTimeoutMs: number;
   maxRedirects: number;
   retryTimeoutMs: number;
   password: string;
@@ -67,6 +76,7 @@ export class Router implements BackendEvents, SessionHost {
   /** For re-reading a command that is not the client's current frame (NOSCRIPT healing). */
   private readonly scratch = new Frame();
   private readonly sessions = new Sessions(this);
+  private readonly pubsub: PubSub;
   readonly retryTimeoutMs: number;
   private readonly local: LocalContext;
 
@@ -77,6 +87,7 @@ export class Router implements BackendEvents, SessionHost {
   ) {
     this.retryTimeoutMs = opts.retryTimeoutMs;
     this.local = { password: opts.password, admin: opts.admin };
+    this.pubsub = new PubSub(this, { auth: opts.auth, connectTimeoutMs: opts.connectTimeoutMs });
   }
 
   /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
@@ -99,6 +110,10 @@ export class Router implements BackendEvents, SessionHost {
       return this.answer(c, R.ERR_NOAUTH, spec, ErrorKind.REFUSED);
     }
     if (c.session !== null) return c.session.dispatch(f, spec);
+    if (c.subs !== null) {
+      const refused = this.pubsub.restricted(c, f, spec);
+      if (refused !== null) return this.answer(c, refused, spec, refused[0] === MINUS ? ErrorKind.REFUSED : ErrorKind.NONE);
+    }
     this.route(c, f, spec);
   }
 
@@ -109,7 +124,18 @@ export class Router implements BackendEvents, SessionHost {
   }
 
   resetClient(c: ClientSession): void {
+    this.pubsub.clientGone(c);
     resetSession(c, this.opts.password);
+  }
+
+  /** The client's connection is gone: its subscriptions end. */
+  clientClosed(c: ClientSession): void {
+    if (c.subs !== null) this.pubsub.clientGone(c);
+  }
+
+  /** The slot table changed: shard channels follow their slots. */
+  tableChanged(): void {
+    this.pubsub.tableChanged();
   }
 
   /** Routes a command of a client without a session (or that its session passes on). */
@@ -150,6 +176,7 @@ export class Router implements BackendEvents, SessionHost {
       case Route.ANY:
         break;
       case Route.LOCAL: {
+        if (spec.local === "reset") this.pubsub.clientGone(c);
         const reply = answerLocally(spec.local, f, c, this.local);
         return reply instanceof Uint8Array ? this.answer(c, reply, spec) : this.answerLater(c, reply, spec);
       }
@@ -161,6 +188,8 @@ export class Router implements BackendEvents, SessionHost {
         return this.fanOut(c, f, spec);
       case Route.SESSION:
         return this.sessions.start(c, f, spec);
+      case Route.PUBSUB:
+        return this.pubsubCommand(c, f, spec);
       default:
         return this.answer(c, unsupported(spec, spec.reason), spec, ErrorKind.REFUSED);
     }
@@ -249,6 +278,34 @@ export class Router implements BackendEvents, SessionHost {
     const masters = this.topology.table.masters;
     if (!keyspace || masters.length === 0) return this.finish(req, encodeReply(new Verbatim(own), req.proto === 3 ? 3 : 2));
     this.go(new InfoGather(req, own, masters).parent);
+  }
+
+  /** Pub/sub: subscriptions are predixy's; PUBLISH, SPUBLISH and PUBSUB … go to the nodes, counts mended. */
+  private pubsubCommand(c: ClientSession, f: Frame, spec: CommandSpec): void {
+    switch (spec.name) {
+      case "publish":
+      case "spublish": {
+        const shard = spec.name === "spublish";
+        const channel = argText(f, 1);
+        const req = this.track(c, f, spec, shard ? keySlot(f, 1) : -1);
+        // PUBLISH where predixy's subscriber connection is, so that its count can be mended.
+        new PublishGather(req, this.pubsub, channel, shard, shard ? null : this.pubsub.classicNode ?? this.anyMaster());
+        return this.go(req);
+      }
+      case "pubsub|channels":
+      case "pubsub|numsub":
+      case "pubsub|numpat":
+      case "pubsub|shardchannels":
+      case "pubsub|shardnumsub": {
+        const masters = this.topology.table.masters;
+        if (masters.length === 0) return this.answer(c, R.ERR_NO_NODE, spec);
+        const req = this.track(c, f, spec, -1);
+        new PubsubGather(req, this.pubsub, spec.name.slice(7), argStrings(f, 2), c.proto, masters);
+        return this.go(req);
+      }
+      default:
+        return this.pubsub.command(c, f, spec);
+    }
   }
 
   /** Keeps what the nodes are told about scripts and libraries, for those that will not have them. */
@@ -579,6 +636,7 @@ export class Router implements BackendEvents, SessionHost {
   /** From now on connections close on purpose: no warnings, no refreshes. */
   stop(): void {
     this.stopping = true;
+    this.pubsub.stop();
   }
 
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void {

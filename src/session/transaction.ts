@@ -82,7 +82,8 @@ export class Transaction implements Session {
     }
     if (!this.inMulti) return this.host.route(c, f, spec); // between WATCH and MULTI: as usual
     // Blocking commands do not block inside MULTI; WAIT and pub/sub have no place in it here.
-    if (spec.route === Route.UNSUPPORTED || (spec.route === Route.SESSION && spec.local !== "blocking") || PROXY_STATE.has(spec.local)) {
+    if (spec.route === Route.UNSUPPORTED || (spec.route === Route.SESSION && spec.local !== "blocking") ||
+        (spec.route === Route.PUBSUB && spec.name.endsWith("subscribe")) || PROXY_STATE.has(spec.local)) {
       this.aborted = true;
       return this.host.answer(c, R.errorReply(`ERR command '${spec.name.replace("|", " ").toUpperCase()}' cannot be queued in a transaction through the proxy`));
     }
