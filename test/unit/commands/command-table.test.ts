@@ -39,7 +39,8 @@ describe("command table", () => {
     for (const name of ["multi", "exec", "watch", "blpop", "brpoplpush", "bzmpop", "wait"]) expect(find(name)!.route).toBe(Route.SESSION);
     expect(find("blpop")!.keyAt).toBe(1);
     expect(find("blmpop")!.keyAt).toBe(3); // BLMPOP timeout numkeys key …
-    for (const name of ["subscribe", "monitor", "waitaof"]) {
+    for (const name of ["subscribe", "psubscribe", "publish"]) expect(find(name)!.route).toBe(Route.PUBSUB);
+    for (const name of ["monitor", "waitaof"]) {
       expect(find(name)!.route).toBe(Route.UNSUPPORTED);
       expect(find(name)!.reason).not.toBe("");
     }
