@@ -98,6 +98,7 @@ async function serve(cfg: Config): Promise<number> {
     password: cfg.server.password,
     auth,
     connectTimeoutMs: cfg.cluster.connectTimeoutMs,
+    clients: () => listening?.clients ?? [],
     announceHost: cfg.server.announceHost,
     announcePort: cfg.server.announcePort,
     admin: obs.admin,

@@ -373,13 +373,18 @@ export class ClientConn implements Flushable, ClientSession {
    * fields about state the proxy does not have (file descriptor, MULTI, subscriptions) read as
    * Redis reads them for a client without it.
    */
-  describe(): string {
+  describe(cmd = "client|info"): string {
     const s = this.socket;
-    const age = Math.floor((performance.now() - this.connectedAt) / 1000);
+    const now = performance.now();
+    const age = Math.floor((now - this.connectedAt) / 1000);
+    const idle = this.limits.idleTimeoutMs > 0 ? Math.floor((now - this.lastActive) / 1000) : 0;
     const qbuf = this.input.pending, omem = this.out.size;
+    const subs = this.subs;
+    const flags = (subs !== null ? "P" : "") + (this.session?.blocked ? "b" : "") || "N";
     return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort} laddr=${s.localAddress}:${s.localPort} fd=-1 ` +
-      `name=${this.name} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
-      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=client|info ` +
+      `name=${this.name} age=${age} idle=${idle} flags=${flags} db=0 sub=${subs?.channels.size ?? 0} ` +
+      `psub=${subs?.patterns.size ?? 0} ssub=${subs?.shard.size ?? 0} multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
+      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=${cmd} ` +
       `user=default redir=-1 resp=${this.proto}`;
   }
 

@@ -98,7 +98,7 @@ interface RawSpec {
 
 /** Commands the proxy answers itself: connection state must not leak onto shared connections. */
 const LOCAL = ["ping", "echo", "quit", "select", "auth", "hello", "readonly", "readwrite", "asking", "reset", "role"];
-const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|setinfo", "client|info", "command|count",
+const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|setinfo", "client|info", "client|list", "client|kill", "command|count",
   "config|get", "config|set", "config|resetstat", "config|help", "latency|histogram", "latency|latest", "latency|history",
   "latency|reset", "latency|help", "slowlog|get", "slowlog|len", "slowlog|reset", "slowlog|help"];
 /** Keyless commands whose answer does not depend on the node (or is Redis' own refusal, as SWAPDB's). */
@@ -131,8 +131,19 @@ const NUMKEYS_AT: Record<string, number> = {
 const STREAMS = ["xread", "xreadgroup"];
 /** Reasons for refusing whole groups, shown to the client. */
 const WHY_STATEFUL = "it needs a dedicated backend connection";
-const STATEFUL = new Set(["monitor", "sync", "psync", "client|reply", "client|tracking",
-  "client|caching", "client|no-evict", "client|no-touch"]);
+const STATEFUL = new Set(["sync", "psync", "client|no-evict", "client|no-touch"]);
+/** Refused, with why: what a proxy in front of many nodes cannot honestly do. */
+const REFUSED: Record<string, string> = {
+  monitor: "it would need every node's command stream; use MONITOR on the nodes, or predixy's SLOWLOG and metrics",
+  "client|tracking": "client-side caching needs the nodes' invalidation messages routed to the client that read each key, which the shared connections cannot tell apart",
+  "client|caching": "client-side caching (CLIENT TRACKING) is not supported by the proxy",
+  "client|trackinginfo": "client-side caching (CLIENT TRACKING) is not supported by the proxy",
+  "client|getredir": "client-side caching (CLIENT TRACKING) is not supported by the proxy",
+  "client|reply": "replies are written by the proxy in order; they cannot be switched off",
+  "client|pause": "it would pause the nodes for every client of the proxy; run it on the nodes",
+  "client|unpause": "it would act on the nodes for every client of the proxy; run it on the nodes",
+  "client|unblock": "not supported by the proxy: the blocked call runs on a connection of its own",
+};
 const PUBSUB = new Set(["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
   "publish", "spublish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat", "pubsub|shardchannels", "pubsub|shardnumsub"]);
 /** Commands of a session (src/session/), by kind. Blocking commands are found by their flag. */
@@ -193,6 +204,8 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
     local = name;
   } else if (STATEFUL.has(name)) {
     reason = WHY_STATEFUL;
+  } else if (Object.hasOwn(REFUSED, name)) {
+    reason = REFUSED[name];
   } else if (PUBSUB.has(name)) {
     route = Route.PUBSUB;
     local = name;

@@ -13,8 +13,8 @@ export interface LocalSession {
   name: string;
   /** The protocol the client chose with HELLO: replies are encoded in it. */
   proto: Proto;
-  /** This client as Redis' CLIENT INFO line. */
-  describe(): string;
+  /** This client as Redis' CLIENT INFO line; `cmd`: the command it is running. */
+  describe(cmd?: string): string;
   /** The address and port this client connected to (what the cluster façade advertises by default). */
   readonly localAddress: string;
   readonly localPort: number;

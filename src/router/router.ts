@@ -10,6 +10,7 @@ import { Frame, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import { RespError, type RespValue } from "../resp/reply-value.ts";
 import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
+import { clientCommand, type ListedClient } from "./client-commands.ts";
 import { facadeReply } from "./cluster-facade.ts";
 import { FanOutGather, InfoGather } from "./fan-out.ts";
 import type { Gather } from "./gather.ts";
@@ -29,7 +30,7 @@ import type { Stats } from "../metrics/stats.ts";
 const log = getLogger(["predixy", "router"]);
 
 /** A client as the router needs it: where replies go, in order, plus session state. */
-export interface ClientSession extends ReplySink, LocalSession {
+export interface ClientSession extends ReplySink, LocalSession, ListedClient {
   /** Its pub/sub subscriptions (session/pubsub.ts); null: not subscribed. */
   subs: ClientSubs | null;
   /** Queues a message frame behind the client's earlier replies (RESP3 clients get the push form). */
@@ -46,6 +47,8 @@ export interface ClientSession extends ReplySink, LocalSession {
 }
 
 export interface RouterOptions {
+  /** The live clients of this process (CLIENT LIST, CLIENT KILL). */
+  clients: () => Iterable<ClientSession>;
   /** The cluster's credentials, for predixy's subscriber connections. */
   auth: { username: string; password: string } | null;
   connectTimeoutMs: number;
@@ -177,6 +180,9 @@ export class Router implements BackendEvents, SessionHost {
         break;
       case Route.LOCAL: {
         if (spec.local === "reset") this.pubsub.clientGone(c);
+        if (spec.local === "client|list" || spec.local === "client|kill") {
+          return this.answer(c, clientCommand(spec.local, f, c, this.opts.clients()), spec);
+        }
         const reply = answerLocally(spec.local, f, c, this.local);
         return reply instanceof Uint8Array ? this.answer(c, reply, spec) : this.answerLater(c, reply, spec);
       }

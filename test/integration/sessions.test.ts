@@ -268,3 +268,35 @@ describe("WAIT", () => {
     await expect(c.call("WAIT", "1", "-1")).rejects.toThrow("ERR timeout is negative");
   });
 });
+
+describe("CLIENT LIST and CLIENT KILL", () => {
+  test("list predixy's own clients, with blocked and subscribed flags; kill by id, by address, by type", async () => {
+    const me = connect(), blocked = connect(), sub = connect(), victim = connect();
+    const blockedId = Number(await blocked.client("ID"));
+    const victimId = Number(await victim.client("ID"));
+    void blocked.blpop("list:block", 0).catch(() => {});
+    await sub.subscribe("list:chan");
+    await waitFor(async () => /blocked_clients:1\r/.test(await me.info("clients")), "a blocked client");
+    const lines = (await me.client("LIST") as string).trim().split("\n");
+    const byId = new Map(lines.map((l) => [Number(/^id=(\d+)/.exec(l)![1]), l]));
+    expect(byId.get(blockedId)).toMatch(/ flags=b /);
+    expect([...byId.values()].some((l) => / flags=P .* sub=1 /.test(l))).toBe(true);
+    expect(byId.get(Number(await me.client("ID")))).toContain(" cmd=client|list ");
+    expect((await me.call("CLIENT", "LIST", "ID", String(victimId)) as string).trim().split("\n").length).toBe(1);
+    expect((await me.call("CLIENT", "LIST", "TYPE", "pubsub") as string).trim().split("\n").every((l) => / flags=P/.test(l))).toBe(true);
+
+    const closed = new Promise<void>((resolve) => victim.once("end", () => resolve()));
+    victim.options.retryStrategy = () => null;
+    expect(await me.client("KILL", "ID", String(victimId))).toBe(1);
+    await closed;
+    expect(await me.client("KILL", "ID", "999999")).toBe(0);
+    // The old form names an address; killing a blocked client unblocks its call on the node.
+    const addr = /addr=(\S+)/.exec(byId.get(blockedId)!)![1];
+    blocked.options.retryStrategy = () => null;
+    expect(await me.call("CLIENT", "KILL", addr)).toBe("OK");
+    await waitFor(async () => /blocked_clients:0\r/.test(await me.info("clients")), "no blocked client");
+    await expect(me.call("CLIENT", "KILL", addr)).rejects.toThrow("ERR No such client");
+    expect(await me.call("CLIENT", "KILL", "TYPE", "pubsub")).toBe(1);
+    expect(await me.ping()).toBe("PONG"); // SKIPME yes by default
+  });
+});
