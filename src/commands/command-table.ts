@@ -18,9 +18,13 @@ export const enum Route {
   SUBCOMMAND,
   /** Refused with `-ERR … not supported by proxy`; `reason` may say more. */
   UNSUPPORTED,
+  /** Refused by the operator's policy (`[commands] deny`). */
+  DENIED,
 }
 
 export interface CommandSpec {
+  /** Dense, unique per spec (subcommands included): an index for per-command data kept elsewhere (ACLs). */
+  readonly id: number;
   /** Lower-case name; for subcommands "container|sub". */
   readonly name: string;
   /** Redis arity: N exact, -N at least N (counting the name). */
@@ -35,6 +39,8 @@ export interface CommandSpec {
   readonly blockOption: boolean;
   readonly reason: string;
   readonly subcommands: ReadonlyMap<string, CommandSpec> | null;
+  /** First key, last key (negative: from the end) and step, as the legacy COMMAND fields give them. */
+  readonly keyRange: readonly [number, number, number];
 }
 
 interface RawSpec {
@@ -65,6 +71,8 @@ const STATEFUL = new Set(["multi", "exec", "discard", "watch", "unwatch", "subsc
   "unsubscribe", "punsubscribe", "sunsubscribe", "monitor", "sync", "psync", "client|reply", "client|tracking",
   "client|caching", "client|no-evict", "client|no-touch"]);
 
+let nextId = 0;
+
 function makeSpec(name: string, raw: RawSpec): CommandSpec {
   const flags = new Set(raw.flags);
   let route = Route.UNSUPPORTED, keyAt = 0, local = "", reason = "";
@@ -75,7 +83,8 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
       subcommands.set(sub, makeSpec(`${name}|${sub}`, subRaw));
     }
   }
-  if (LOCAL.includes(name) || LOCAL_SUB.includes(name)) {
+  // ACL subcommands too: the users a client sees are the proxy's, never the cluster's.
+  if (LOCAL.includes(name) || LOCAL_SUB.includes(name) || name.startsWith("acl|")) {
     route = Route.LOCAL;
     local = name;
   } else if (STATEFUL.has(name)) {
@@ -96,9 +105,9 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
     route = Route.SUBCOMMAND;
   }
   return {
-    name, arity: raw.arity, route, keyAt, local, reason, subcommands,
+    id: nextId++, name, arity: raw.arity, route, keyAt, local, reason, subcommands,
     write: flags.has("write"), readonly: flags.has("readonly"),
-    blockOption: STREAMS.includes(name),
+    blockOption: STREAMS.includes(name), keyRange: [raw.keyStart, raw.keyStop, raw.step],
   };
 }
 
@@ -159,6 +168,50 @@ export class CommandTable {
 
   get size(): number {
     return this.specs.length;
+  }
+
+  /** Every command and subcommand, containers before their subcommands. */
+  *all(): IterableIterator<CommandSpec> {
+    for (const spec of this.specs) {
+      yield spec;
+      if (spec.subcommands) yield* spec.subcommands.values();
+    }
+  }
+
+  /**
+   * Redis' rename-command: the command answers to `to` only; `to` empty disables it (it is then
+   * unknown, as in Redis). Replies keep the command's own name. False if `from` is unknown.
+   */
+  rename(from: string, to: string): boolean {
+    const idx = this.names.findIndex((n) => new TextDecoder().decode(n) === from.toLowerCase());
+    if (idx < 0) return false;
+    if (to === "") {
+      this.specs.splice(idx, 1);
+      this.names.splice(idx, 1);
+    } else {
+      this.names[idx] = new TextEncoder().encode(to.toLowerCase());
+    }
+    this.index();
+    return true;
+  }
+
+  /**
+   * Operator policy: the command (or "container|sub") is refused from now on, whoever asks.
+   * False if unknown.
+   */
+  deny(name: string): boolean {
+    const [top, sub] = name.toLowerCase().split("|", 2);
+    const idx = this.specs.findIndex((s) => s.name === top);
+    if (idx < 0) return false;
+    const spec = this.specs[idx];
+    if (sub === undefined) {
+      this.specs[idx] = { ...spec, route: Route.DENIED };
+      return true;
+    }
+    const child = spec.subcommands?.get(sub);
+    if (child === undefined) return false;
+    (spec.subcommands as Map<string, CommandSpec>).set(sub, { ...child, route: Route.DENIED });
+    return true;
   }
 
   /**
