@@ -15,7 +15,7 @@ export const workerId = Number(process.env[WORKER_ENV] ?? "0");
  * Each has its own backend connections and slot table; the kernel spreads clients across
  * them. A worker that dies is restarted; all stop when the first process stops.
  */
-export function startWorkers(count: number): { stop(): void } {
+export function startWorkers(count: number): { stop(): void; signal(sig: NodeJS.Signals): void } {
   const procs = new Map<number, Subprocess>();
   let stopping = false;
   // A compiled executable sees a virtual path as argv[1], which is not an argument of ours.
@@ -38,6 +38,10 @@ export function startWorkers(count: number): { stop(): void } {
   };
   for (let id = 1; id < count; id++) spawn(id);
   return {
+    /** Passes a signal on (SIGHUP: each worker reloads its certificates). */
+    signal(sig) {
+      for (const p of procs.values()) p.kill(sig);
+    },
     stop() {
       stopping = true;
       for (const p of procs.values()) p.kill("SIGTERM");

@@ -4,9 +4,14 @@ import type { SlotTable } from "../cluster/slot-table.ts";
 import { Kind, type Request } from "../router/request.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
-export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
-  /** Shared connections per node (`pool.size`). */
+export interface NodeOptions extends Omit<BackendOptions, "host" | "port" | "authRequest"> {
+  /** Shared connections per node (`pool.size`) and backend credential. */
   poolSize: number;
+  /**
+   * AUTH for each backend credential (index = Request.cred; null: none needed). Each credential
+   * has a pool of its own: a connection authenticates once, as one user, for all it carries.
+   */
+  authRequests: (Request | null)[];
 }
 
 export class BackendNode {
@@ -23,7 +28,7 @@ export class BackendNode {
     private readonly events: BackendEvents,
   ) {
     this.addr = formatAddr(host, port);
-    this.conns = Array.from({ length: opts.poolSize }, () => null);
+    this.conns = Array.from({ length: opts.poolSize * opts.authRequests.length }, () => null);
   }
 
   /** Whether a new connection may be attempted now (false while backing off after failures). */
@@ -37,18 +42,19 @@ export class BackendNode {
    * with the same affinity (one client's) keep their order, as they would on one connection.
    */
   send(req: Request): void {
-    this.connFor(req.affinity).enqueue(req);
+    this.connFor(req).enqueue(req);
   }
 
   /** Sends two commands back to back on one connection (ASKING + the command). */
   sendPair(first: Request, req: Request): void {
-    const conn = this.connFor(req.affinity);
+    const conn = this.connFor(req);
     conn.enqueue(first);
     conn.enqueue(req);
   }
 
-  private connFor(affinity: number): BackendConn {
-    const i = affinity % this.conns.length;
+  private connFor(req: Request): BackendConn {
+    const size = this.opts.poolSize;
+    const i = req.cred * size + (req.affinity % size);
     const conn = this.conns[i];
     return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
   }
@@ -74,9 +80,9 @@ export class BackendNode {
     return owner !== null && owner !== this;
   }
 
-  /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */
+  /** Opens the default credential's connections that are not open yet (warm-up: `pool.min_idle`). */
   warm(count: number): void {
-    for (let i = 0; i < Math.min(count, this.conns.length); i++) {
+    for (let i = 0; i < Math.min(count, this.opts.poolSize); i++) {
       const c = this.conns[i];
       if (c === null || c.state === ConnState.CLOSED) this.open(i);
     }
@@ -107,7 +113,10 @@ export class BackendNode {
   }
 
   private open(i: number): BackendConn {
-    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port }, this.events);
+    const conn = new BackendConn({
+      host: this.host, port: this.port, bufferSize: this.opts.bufferSize, connectTimeoutMs: this.opts.connectTimeoutMs,
+      authRequest: this.opts.authRequests[Math.floor(i / this.opts.poolSize)], tls: this.opts.tls,
+    }, this.events);
     this.conns[i] = conn;
     return conn;
   }

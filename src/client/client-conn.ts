@@ -2,6 +2,8 @@
 
 import type { Socket } from "bun";
 import { getLogger } from "@logtape/logtape";
+import type { Acl } from "../acl/acl.ts";
+import type { AclUser } from "../acl/user.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
@@ -19,8 +21,8 @@ export interface ClientLimits {
   /** Queued reply bytes past which the client is disconnected; 0 = no limit. */
   maxOutputBytes: number;
   bufferSize: number;
-  /** Empty: no AUTH needed. */
-  password: string;
+  /** Users: a new client is the default user, authenticated if that needs no password. */
+  acl: Acl;
   /** 0: clients are never closed for idleness, so their activity need not be timed. */
   idleTimeoutMs: number;
   /** A client whose socket has taken no reply bytes for this long is closed; 0 = never. */
@@ -49,6 +51,9 @@ export class ClientConn implements Flushable, ClientSession {
   multiRefused = false;
   retrying = 0;
   held = 0;
+  user!: AclUser;
+  acl: AclUser | null = null;
+  cred = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
   /** Reading is paused: batch_size in flight, or a node behind. */
@@ -82,7 +87,7 @@ export class ClientConn implements Flushable, ClientSession {
     private readonly limits: ClientLimits,
     private readonly stats: Stats,
   ) {
-    this.authed = limits.password === "";
+    limits.acl.attachDefault(this);
     this.maxOutputBytes = limits.maxOutputBytes || OUTPUT_CEILING;
     this.out = new ByteQueue(limits.bufferSize);
     this.input = new InputBuffer(limits.bufferSize);
@@ -266,14 +271,14 @@ export class ClientConn implements Flushable, ClientSession {
    * fields about state the proxy does not have (file descriptor, MULTI, subscriptions) read as
    * Redis reads them for a client without it.
    */
-  describe(): string {
+  describe(cmd = "client|info"): string {
     const s = this.socket;
     const age = Math.floor((performance.now() - this.connectedAt) / 1000);
     const qbuf = this.input.pending, omem = this.out.size;
     return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort} laddr=${s.localAddress}:${s.localPort} fd=-1 ` +
       `name=${this.name} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
-      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=client|info ` +
-      `user=default redir=-1 resp=2`;
+      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=${cmd} ` +
+      `user=${this.user.name} redir=-1 resp=2`;
   }
 
   closeAfterReplies(): void {

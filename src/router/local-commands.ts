@@ -1,5 +1,7 @@
 // Commands the proxy answers itself: connection state stays in the proxy, never on a shared backend.
 
+import { aclCommand } from "../acl/acl-command.ts";
+import type { Acl, AclSession } from "../acl/acl.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import { COMMANDS } from "../commands/command-table.ts";
@@ -7,14 +9,10 @@ import type { Stats } from "../metrics/stats.ts";
 import { VERSION } from "../version.ts";
 
 /** The per-client state local commands read and change. */
-export interface LocalSession {
-  readonly id: number;
-  authed: boolean;
+export interface LocalSession extends AclSession {
   name: string;
   /** MULTI was refused and no EXEC or DISCARD has come since: commands are refused, not run. */
   multiRefused: boolean;
-  /** This client as Redis' CLIENT INFO line. */
-  describe(): string;
   /** Close the connection once every earlier reply and this one are written. */
   closeAfterReplies(): void;
 }
@@ -24,7 +22,7 @@ const text = (f: Frame, i: number) => decoder.decode(f.arg(i));
 const RESET = new TextEncoder().encode("+RESET\r\n");
 
 /** The reply to a LOCAL command (`name` as in the command table); may change `s`. */
-export function answerLocally(name: string, f: Frame, s: LocalSession, password: string, stats: Stats): Uint8Array {
+export function answerLocally(name: string, f: Frame, s: LocalSession, acl: Acl, stats: Stats): Uint8Array {
   switch (name) {
     case "ping":
       if (f.argc > 2) return R.errorReply("ERR wrong number of arguments for 'ping' command");
@@ -46,13 +44,12 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "reset":
       s.name = "";
       s.multiRefused = false;
-      s.authed = password === "";
+      acl.attachDefault(s);
       return RESET;
     case "auth":
-      if (f.argc > 3) return R.ERR_SYNTAX;
-      return auth(s, password, f.argc === 2 ? null : text(f, 1), text(f, f.argc - 1));
+      return acl.auth(s, f);
     case "hello":
-      return hello(f, s, password);
+      return hello(f, s, acl);
     case "info":
       return R.bulkReply(new TextEncoder().encode(info(stats, f.argc > 1 ? text(f, 1).toLowerCase() : "")));
     case "client|setname": {
@@ -71,6 +68,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, password:
     case "command|count":
       return R.intReply(COMMANDS.size);
     default:
+      if (name.startsWith("acl|")) return aclCommand(name, f, s, acl);
       return R.errorReply(`ERR command '${name}' is not supported by proxy`);
   }
 }
@@ -86,17 +84,8 @@ function validName(b: Uint8Array): boolean {
 
 const ERR_HELLO_NOAUTH = R.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
 
-function auth(s: LocalSession, password: string, user: string | null, pass: string): Uint8Array {
-  // Without a password the default user takes any (Redis' "nopass"); AUTH <pass> alone is an error.
-  if (password === "") return user === null ? R.ERR_NOPASS : user === "default" ? R.OK : R.ERR_WRONGPASS;
-  user ??= "default";
-  if (user !== "default" || pass !== password) return R.ERR_WRONGPASS;
-  s.authed = true;
-  return R.OK;
-}
-
 /** HELLO [2 [AUTH user pass] [SETNAME name]]: RESP2 only until RESP3 clients are supported. */
-function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
+function hello(f: Frame, s: LocalSession, acl: Acl): Uint8Array {
   let i = 1;
   if (f.argc > 1) {
     const proto = text(f, 1);
@@ -108,11 +97,11 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
   }
   // Every option is checked before any takes effect, as Redis does.
   let name: string | null = null;
-  let credentials: [string, string] | null = null;
+  let credentials: [string, Uint8Array] | null = null;
   for (; i < f.argc; i++) {
     const opt = text(f, i).toLowerCase();
     if (opt === "auth" && i + 2 < f.argc) {
-      credentials = [text(f, i + 1), text(f, i + 2)];
+      credentials = [text(f, i + 1), f.arg(i + 2)];
       i += 2;
     } else if (opt === "setname" && i + 1 < f.argc) {
       if (!validName(f.arg(++i))) return ERR_CLIENT_NAME;
@@ -122,7 +111,7 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
     }
   }
   if (credentials !== null) {
-    const r = auth(s, password, credentials[0], credentials[1]);
+    const r = acl.login(s, credentials[0], credentials[1], text(f, 0));
     if (r !== R.OK) return r;
   }
   if (!s.authed) return ERR_HELLO_NOAUTH;
@@ -163,6 +152,9 @@ function info(stats: Stats, section: string): string {
       ["client_query_buffer_limit_disconnections", stats.inputLimitDisconnections],
       ["client_output_buffer_limit_disconnections", stats.outputLimitDisconnections],
       ["cluster_redirects", stats.redirects], ["cluster_retries", stats.retries],
+      ["acl_access_denied_auth", stats.aclDeniedAuth], ["acl_access_denied_cmd", stats.aclDeniedCmd],
+      ["acl_access_denied_key", stats.aclDeniedKey], ["acl_access_denied_channel", stats.aclDeniedChannel],
+      ["tls_refused_connections", stats.tlsRefused],
     ],
     persistence: [["loading", 0]],
     cluster: [["cluster_enabled", 0]],

@@ -50,6 +50,8 @@ export class Request {
    * node share a connection and run in the order sent.
    */
   affinity = 0;
+  /** Which backend credentials (and so which pool of node connections) it runs under; 0 = [cluster] username/password. */
+  cred = 0;
   /** The reply, `reply[replyStart, replyEnd)`: offsets, so the hot path makes no views. */
   reply: Uint8Array = EMPTY;
   replyStart = 0;
@@ -90,6 +92,7 @@ export function release(r: Request): void {
   r.inRetry = false;
   r.held = false;
   r.slot = -1;
+  r.cred = 0;
   if (pool.length < 4096) pool.push(r);
 }
 

@@ -1,6 +1,7 @@
 // Routing: a framed command → its node (by slot), a local answer, or an error; redirects and retries.
 
 import { getLogger } from "@logtape/logtape";
+import type { Acl } from "../acl/acl.ts";
 import { ConnEvent, type BackendConn, type BackendEvents } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import { arityOk, COMMANDS, Route, type CommandSpec } from "../commands/command-table.ts";
@@ -23,7 +24,8 @@ export interface ClientSession extends ReplySink, LocalSession {
 export interface RouterOptions {
   maxRedirects: number;
   retryTimeoutMs: number;
-  password: string;
+  /** Users: authentication, and the permission check of restricted ones. */
+  acl: Acl;
 }
 
 const MINUS = 45;
@@ -63,6 +65,11 @@ export class Router implements BackendEvents {
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
       return this.answer(c, R.ERR_NOAUTH);
     }
+    // Only users with restrictions are checked: for the others this is the whole cost.
+    if (c.acl !== null) {
+      const denied = this.opts.acl.deny(c, spec, f);
+      if (denied !== null) return this.answer(c, denied);
+    }
     if (c.multiRefused && spec.local !== "quit" && spec.local !== "reset") return this.answer(c, inRefusedMulti(c, spec));
     let slot = -1;
     switch (spec.route) {
@@ -84,7 +91,7 @@ export class Router implements BackendEvents {
       case Route.ANY:
         break;
       case Route.LOCAL:
-        return this.answer(c, answerLocally(spec.local, f, c, this.opts.password, this.stats));
+        return this.answer(c, answerLocally(spec.local, f, c, this.opts.acl, this.stats));
       default:
         return this.answer(c, refuse(c, spec));
     }
@@ -96,6 +103,7 @@ export class Router implements BackendEvents {
     req.end = f.base + f.size;
     req.slot = slot;
     req.affinity = c.id;
+    req.cred = c.cred;
     c.track(req);
     if (c.retrying > 0) this.hold(req);
     else this.send(req);
@@ -448,5 +456,6 @@ const ERR_NOT_RUN_IN_MULTI = R.errorReply(
   "ERR command not run: MULTI was refused (not supported by proxy), so commands until EXEC or DISCARD are refused");
 
 function unsupported(spec: CommandSpec, why: string): Uint8Array {
+  if (spec.route === Route.DENIED) return R.errorReply(`NOPERM command '${spec.name}' is denied by the proxy's command policy`);
   return R.errorReply(`ERR command '${spec.name.replace("|", " ").toUpperCase()}' is not supported by proxy${why ? ` (${why})` : ""}`);
 }

@@ -24,7 +24,7 @@ function request(slot: number, redirects = 0): Request {
 test("requests waiting for a connection to a node that lost their slot are taken off it, in order", () => {
   // A connect that never completes: the connection stays CONNECTING with everything unsent.
   (Bun as { connect: unknown }).connect = () => new Promise(() => {});
-  const opts = { poolSize: 1, bufferSize: 1024, connectTimeoutMs: 60_000, authRequest: null };
+  const opts = { poolSize: 1, bufferSize: 1024, connectTimeoutMs: 60_000, authRequests: [null], tls: null };
   const x = new BackendNode("127.0.0.1", 1, opts, events);
   const y = new BackendNode("127.0.0.1", 2, opts, events);
   const owner = new Uint16Array(SLOT_COUNT).fill(NO_NODE);

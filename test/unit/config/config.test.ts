@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   CONFIG_SCHEMA,
   ConfigError,
+  DEFAULT_DENY,
   defaultConfig,
   loadConfig,
   parseConfig,
@@ -31,7 +32,7 @@ function problemsOf(text: string): readonly string[] {
 
 /** Integer keys and their ranges, from the brief (independent of the schema under test). */
 const INT_RANGES: Record<string, [number, number]> = {
-  "server.port": [1, 65535],
+  "server.port": [0, 65535],
   "server.max_clients": [1, Number.MAX_SAFE_INTEGER],
   "server.client_idle_timeout_ms": [0, 2 ** 31 - 1],
   "server.client_write_timeout_ms": [0, 2 ** 31 - 1],
@@ -48,6 +49,7 @@ const INT_RANGES: Record<string, [number, number]> = {
   "performance.batch_size": [1, 1000000],
   "performance.max_client_input_bytes": [1024, Number.MAX_SAFE_INTEGER],
   "performance.max_client_output_bytes": [0, 2147483648],
+  "tls.port": [0, 65535],
 };
 
 const ALL_KEYS = Object.entries(CONFIG_SCHEMA).flatMap(([s, rules]) =>
@@ -57,10 +59,14 @@ const ALL_KEYS = Object.entries(CONFIG_SCHEMA).flatMap(([s, rules]) =>
 /** A config setting one key (plus the required entry point, and pool.size so min_idle fits). */
 function withKey(path: string, value: string): string {
   const [section, key] = path.split(".");
-  const extra = path === "pool.min_idle" ? "size = 64\n" : "";
+  // Ports: the other listener on a port of its own, so that 0 (none) still leaves one.
+  const other = value === "1" ? 2 : 1;
+  const extra = path === "pool.min_idle" ? "size = 64\n"
+    : path === "tls.port" ? `cert_file = "c"\nkey_file = "k"\nauth_clients = "no"\n[server]\nport = ${other}\n` : "";
+  const tail = path === "server.port" ? `[tls]\nport = ${other}\ncert_file = "c"\nkey_file = "k"\nauth_clients = "no"\n` : "";
   const cluster = section === "cluster" ? "" : MIN;
   const ep = section === "cluster" && key !== "entry_points" ? `entry_points = ["127.0.0.1:7000"]\n` : "";
-  return `${cluster}[${section}]\n${ep}${extra}${key} = ${value}\n`;
+  return `${cluster}[${section}]\n${ep}${key} = ${value}\n${extra}${tail}`;
 }
 
 function camel(s: string): string {
@@ -91,6 +97,33 @@ connect_timeout_ms = 250
 command_timeout_ms = 3000
 retry_timeout_ms = 0
 max_redirects = 16
+tls = true
+tls_ca_file = "/etc/ca.pem"
+tls_cert_file = "/etc/c.pem"
+tls_key_file = "/etc/c.key"
+tls_server_name = "redis.internal"
+tls_verify = "ca"
+[tls]
+port = 6380
+cert_file = "/etc/s.pem"
+key_file = "/etc/s.key"
+key_passphrase = "kp"
+ca_file = "/etc/clients.pem"
+auth_clients = "optional"
+min_version = "TLSv1.3"
+[commands]
+deny = ["flushall", "config|set"]
+rename = { keys = "", config = "cfg" }
+[[users]]
+name = "app"
+password = "apw"
+rules = "on ~app:* +@read"
+cluster_username = "app-backend"
+cluster_password = "bpw"
+[[users]]
+name = "ops"
+password_sha256 = "${"ab".repeat(32)}"
+rules = ["on", "+@all", "~*"]
 [pool]
 size = 4
 min_idle = 4
@@ -119,7 +152,22 @@ level = "debug"
         commandTimeoutMs: 3000,
         retryTimeoutMs: 0,
         maxRedirects: 16,
+        tls: true,
+        tlsCaFile: "/etc/ca.pem",
+        tlsCertFile: "/etc/c.pem",
+        tlsKeyFile: "/etc/c.key",
+        tlsServerName: "redis.internal",
+        tlsVerify: "ca",
       },
+      tls: {
+        port: 6380, certFile: "/etc/s.pem", keyFile: "/etc/s.key", keyPassphrase: "kp", caFile: "/etc/clients.pem",
+        authClients: "optional", minVersion: "TLSv1.3",
+      },
+      commands: { deny: ["flushall", "config|set"], rename: { keys: "", config: "cfg" } },
+      users: [
+        { name: "app", rules: [">apw", "on", "~app:*", "+@read"], clusterUsername: "app-backend", clusterPassword: "bpw" },
+        { name: "ops", rules: [`#${"ab".repeat(32)}`, "on", "+@all", "~*"], clusterUsername: "", clusterPassword: "" },
+      ],
       pool: { size: 4, minIdle: 4, maxIdle: 0 },
       performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576 },
       log: { level: "debug" },
@@ -140,7 +188,16 @@ level = "debug"
         commandTimeoutMs: 5000,
         retryTimeoutMs: 2000,
         maxRedirects: 5,
+        tls: false,
+        tlsCaFile: "",
+        tlsCertFile: "",
+        tlsKeyFile: "",
+        tlsServerName: "",
+        tlsVerify: "full",
       },
+      tls: { port: 0, certFile: "", keyFile: "", keyPassphrase: "", caFile: "", authClients: "yes", minVersion: "TLSv1.2" },
+      commands: { deny: [...DEFAULT_DENY], rename: {} },
+      users: [],
       pool: { size: 1, minIdle: 1, maxIdle: 4 },
       performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 1073741824 },
       log: { level: "info" },
@@ -165,7 +222,10 @@ level = "debug"
   });
 
   test("the schema has exactly the keys of the brief", () => {
-    const nonInt = ["server.bind", "server.password", "cluster.entry_points", "cluster.username", "cluster.password", "log.level"];
+    const nonInt = ["server.bind", "server.password", "cluster.entry_points", "cluster.username", "cluster.password", "log.level",
+      "cluster.tls", "cluster.tls_ca_file", "cluster.tls_cert_file", "cluster.tls_key_file", "cluster.tls_server_name",
+      "cluster.tls_verify", "tls.cert_file", "tls.key_file", "tls.key_passphrase", "tls.ca_file", "tls.auth_clients",
+      "tls.min_version", "commands.deny", "commands.rename"];
     expect([...ALL_KEYS].sort()).toEqual([...Object.keys(INT_RANGES), ...nonInt].sort());
   });
 });
@@ -178,11 +238,12 @@ describe("errors name the key", () => {
     ["nested table in a section", `${MIN}[server.tls]\ncert = "x"\n`, 'unknown key "server.tls"'],
     ["section that is not a table", `log = "info"\n${MIN}`, 'log: expected a table, got "info"'],
     ["array of tables for a section", `${MIN}[[pool]]\nsize = 1\n`, "pool: expected a table, got an array"],
-    ["string for an integer", `${MIN}[server]\nport = "abc"\n`, 'server.port: expected an integer from 1 to 65535, got "abc"'],
-    ["float for an integer", `${MIN}[server]\nport = 6379.0\n`, "server.port: expected an integer from 1 to 65535, got 6379.0"],
+    ["string for an integer", `${MIN}[server]\nport = "abc"\n`, 'server.port: expected an integer from 0 to 65535, got "abc"'],
+    ["float for an integer", `${MIN}[server]\nport = 6379.0\n`, "server.port: expected an integer from 0 to 65535, got 6379.0"],
     ["boolean for an integer", `${MIN}[pool]\nsize = true\n`, "pool.size: expected an integer from 1 to 64, got true"],
-    ["integer for a string", `${MIN}[server]\npassword = 123\n`, "server.password: expected a string, got 123"],
-    ["out of range, low", `${MIN}[server]\nport = 0\n`, "server.port: expected an integer from 1 to 65535, got 0"],
+    ["integer for a string", `${MIN}username = 123\n`, "cluster.username: expected a string, got 123"],
+    ["integer for a secret", `${MIN}[server]\npassword = 123\n`, 'server.password: expected a string, { env = "NAME" } or { file = "/path" }, got 123'],
+    ["out of range, low", `${MIN}[server]\nport = -1\n`, "server.port: expected an integer from 0 to 65535, got -1"],
     ["out of range, high", `${MIN}max_redirects = 17\n`, "cluster.max_redirects: expected an integer from 1 to 16, got 17"],
     ["below a floor-only minimum", `${MIN}[performance]\nmax_client_input_bytes = 1023\n`, "performance.max_client_input_bytes: expected an integer >= 1024, got 1023"],
     ["integer too big for a double", `${MIN}[server]\nmax_clients = 99999999999999999999\n`, "server.max_clients: expected an integer >= 1, got 99999999999999999999"],
@@ -210,8 +271,8 @@ describe("errors name the key", () => {
     test(name, () => expect(problemsOf(text)).toContain(message));
 
   test("ConfigError message is the problems, one per line", () => {
-    expect(() => parseConfig(`${MIN}[server]\nport = 0\n`)).toThrow(
-      new ConfigError("server.port: expected an integer from 1 to 65535, got 0"),
+    expect(() => parseConfig(`${MIN}[server]\nport = -1\n`)).toThrow(
+      new ConfigError("server.port: expected an integer from 0 to 65535, got -1"),
     );
   });
 
@@ -255,7 +316,7 @@ level = "loud"
 `;
     expect(problemsOf(text)).toEqual([
       'unknown key "server.prot" (did you mean "server.port"?)',
-      'server.port: expected an integer from 1 to 65535, got "7000"',
+      'server.port: expected an integer from 0 to 65535, got "7000"',
       'unknown section "serer"',
       'cluster.entry_points[1]: expected "host:port", got "b"',
       'log.level: expected one of "trace", "debug", "info", "warning", "error", "fatal", got "loud"',
