@@ -6,6 +6,9 @@ import { join, resolve } from "node:path";
 
 export interface ProxyHandle {
   port: number;
+  pid: number;
+  /** The generated config file. */
+  configFile: string;
   /** Everything the proxy wrote to stderr so far. */
   logs(): string;
   stop(): Promise<void>;
@@ -56,6 +59,8 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   }
   return {
     port,
+    pid: proc.pid,
+    configFile: file,
     logs: () => stderr,
     async stop() {
       proc.kill("SIGTERM");
