@@ -21,6 +21,8 @@ export interface AclCommand extends KeyedCommand {
   readonly channels: Channels;
   readonly parent: AclCommand | null;
   readonly subcommands: AclCommand[];
+  /** For a subcommand: its own name, lower-case bytes ("get" of "config|get"). */
+  readonly subName: Uint8Array;
 }
 
 /** Redis 7.0's getkeys procedures by command (its commands.def), with GENERIC's positions. */
@@ -97,7 +99,7 @@ function build(spec: CommandSpec, d: CommandAclData | undefined, parent: AclComm
     getKeys: gk[0], generic: [gk[1], gk[2], gk[3], gk[4]],
     hasKeys: hasKeySpec || gk[0] !== GetKeys.NONE,
     channels: CHANNELS[spec.name] ?? Channels.NONE,
-    parent, subcommands: [],
+    parent, subcommands: [], subName: new TextEncoder().encode(spec.name.split("|")[1] ?? ""),
   };
 }
 

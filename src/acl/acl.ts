@@ -5,8 +5,9 @@ import type { Stats } from "../metrics/stats.ts";
 import * as R from "../resp/replies.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import { AclLog } from "./acl-log.ts";
-import type { AclTable } from "./acl-table.ts";
+import type { AclCommand, AclTable } from "./acl-table.ts";
 import { check, refusedArg, Verdict } from "./check.ts";
+import { argIs } from "./keys.ts";
 import { AclUser } from "./user.ts";
 
 /** What the ACL reads and sets on a client connection. */
@@ -87,15 +88,17 @@ export class Acl {
    * null to go on, else the NOPERM reply, after logging the denial as Redis does.
    */
   deny(s: AclSession, spec: CommandSpec, f: Frame): Uint8Array | null {
-    const cmd = this.table.byId[spec.id];
+    let cmd = this.table.byId[spec.id];
     if (cmd === undefined || s.acl === null) return null;
+    // A container the router does not resolve (COMMAND goes to any node whole): Redis checks the subcommand.
+    if (cmd.subcommands.length > 0 && f.argc > 1) cmd = subcommand(cmd, f);
     const v = check(s.acl, cmd, f);
     if (v === Verdict.OK) return null;
-    const describe = s.describe(spec.name);
+    const describe = s.describe(cmd.name);
     if (v === Verdict.CMD) {
       this.stats.aclDeniedCmd++;
-      this.log.add(v, Buffer.from(spec.name), s.user.name, describe);
-      return (this.cmdDenials[spec.id] ??= R.errorReply(`NOPERM this user has no permissions to run the '${spec.name}' command`));
+      this.log.add(v, Buffer.from(cmd.name), s.user.name, describe);
+      return (this.cmdDenials[cmd.id] ??= R.errorReply(`NOPERM this user has no permissions to run the '${cmd.name}' command`));
     }
     this.log.add(v, f.arg(refusedArg).slice(), s.user.name, describe);
     if (v === Verdict.KEY) {
@@ -131,6 +134,12 @@ export class Acl {
     }
     return this.login(s, new TextDecoder().decode(f.arg(1)), f.arg(2), via);
   }
+}
+
+/** The subcommand argument 1 names, or the container itself if none matches (the node will say it is unknown). */
+function subcommand(cmd: AclCommand, f: Frame): AclCommand {
+  for (const sub of cmd.subcommands) if (argIs(f, 1, sub.subName)) return sub;
+  return cmd;
 }
 
 const ERR_KEY = R.errorReply("NOPERM this user has no permissions to access one of the keys used as arguments");

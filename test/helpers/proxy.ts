@@ -24,6 +24,8 @@ export interface ProxyExtra {
   rest?: string;
   /** Run under `ulimit -n` this low. */
   openFiles?: number;
+  /** More environment variables for the proxy. */
+  env?: Record<string, string>;
 }
 
 /** Starts the proxy on `port` in front of `entryPoints`, configured by `extra`. */
@@ -41,7 +43,7 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   const argv = [process.execPath, join(ROOT, "src/main.ts"), "-c", file];
   if (extra.openFiles !== undefined) argv.unshift("sh", "-c", `ulimit -n ${extra.openFiles} && exec "$0" "$@"`);
   const proc = Bun.spawn(argv, {
-    stdout: "pipe", stderr: "pipe", cwd: ROOT,
+    stdout: "pipe", stderr: "pipe", cwd: ROOT, env: { ...process.env, ...extra.env },
   });
   let stderr = "";
   void (async () => {
