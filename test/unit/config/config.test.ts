@@ -2,7 +2,7 @@
 
 import { test, expect, describe } from "bun:test";
 import fc from "fast-check";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -10,7 +10,9 @@ import {
   ConfigError,
   DEFAULT_DENY,
   defaultConfig,
+  inlineSecrets,
   loadConfig,
+  secretWarnings,
   parseConfig,
   type Config,
 } from "../../../src/config/config.ts";
@@ -464,5 +466,57 @@ describe("shipped files", () => {
     const doc = await Bun.file(join(ROOT, "docs/config.md")).text();
     for (const path of ALL_KEYS) expect(doc).toContain(`\`${path.split(".")[1]}\``);
     for (const section of Object.keys(CONFIG_SCHEMA)) expect(doc).toContain(`[${section}]`);
+  });
+});
+
+describe("security keys", () => {
+  test("secrets come from the text, an environment variable or a file (one trailing newline dropped)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "predixy-secret-"));
+    writeFileSync(join(dir, "pw"), "from-file\n");
+    process.env.PREDIXY_UNIT_SECRET = "from-env";
+    const c = parseConfig(`[server]\npassword = { env = "PREDIXY_UNIT_SECRET" }\n${MIN}password = { file = "${join(dir, "pw")}" }\n`);
+    expect(c.server.password).toBe("from-env");
+    expect(c.cluster.password).toBe("from-file");
+    expect(problemsOf(`[server]\npassword = { env = "PREDIXY_UNIT_UNSET" }\n${MIN}`)).toEqual(["server.password: environment variable PREDIXY_UNIT_UNSET is not set"]);
+    expect(problemsOf(`[server]\npassword = { file = "${join(dir, "nope")}" }\n${MIN}`)).toEqual([`server.password: cannot read ${join(dir, "nope")}: ENOENT`]);
+    expect(problemsOf(`[server]\npassword = { env = "A", file = "b" }\n${MIN}`)).toEqual(['server.password: expected a string, { env = "NAME" } or { file = "/path" }, got a table']);
+  });
+
+  test("[[users]]: each entry checked, passwords turned into rules first", () => {
+    const ok = parseConfig(`${MIN}[[users]]\nname = "a"\npassword = "p"\nrules = "on  +get ~k*"\n`);
+    expect(ok.users).toEqual([{ name: "a", rules: [">p", "on", "+get", "~k*"], clusterUsername: "", clusterPassword: "" }]);
+    expect(problemsOf(`${MIN}[[users]]\nrules = "on"\n[[users]]\nname = "a b"\n[[users]]\nname = "c"\n[[users]]\nname = "c"\npassword_sha256 = "XY"\ncluster_username = "u"\nnope = 1\n`)).toEqual([
+      "users[0].name: required",
+      'users[1].name: expected a user name without spaces, got "a b"',
+      'unknown key "users[3].nope"',
+      'users[3].name: user "c" is defined twice',
+      'users[3].password_sha256: expected 64 lowercase hex digits (SHA-256), got "XY"',
+      "users[3].cluster_username: requires cluster_password (ACL AUTH needs both)",
+    ]);
+    expect(problemsOf(`${MIN}[users]\nname = "a"\n`)).toEqual(["users: expected [[users]] tables, got a table"]);
+  });
+
+  test("TLS keys go together", () => {
+    expect(problemsOf(`${MIN}[server]\nport = 0\n`)).toEqual(["server.port: 0 (no plaintext listener) needs tls.port"]);
+    expect(problemsOf(`${MIN}[tls]\nport = 6379\n`)).toEqual([
+      "tls.port: must differ from server.port (6379)",
+      "tls.port: requires tls.cert_file and tls.key_file",
+      'tls.auth_clients: "yes" requires tls.ca_file (the CA client certificates are checked against), or set it to "no"',
+    ]);
+    expect(problemsOf(`${MIN}tls_cert_file = "c"\n`)).toEqual(["cluster.tls_cert_file: tls_cert_file and tls_key_file go together"]);
+    expect(parseConfig(`${MIN}[server]\nport = 0\n[tls]\nport = 6380\ncert_file = "c"\nkey_file = "k"\nauth_clients = "no"\n`).tls.port).toBe(6380);
+  });
+
+  test("secretWarnings: only a file that holds secrets and that others can read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "predixy-mode-"));
+    const file = join(dir, "p.toml");
+    const inline = `[server]\npassword = "x"\n${MIN}[[users]]\nname = "u"\npassword_sha256 = "${"a".repeat(64)}"\n`;
+    writeFileSync(file, inline, { mode: 0o644 });
+    expect(inlineSecrets(inline)).toEqual(["server.password", "users[0].password_sha256"]);
+    expect(secretWarnings(file, inline)).toHaveLength(1);
+    chmodSync(file, 0o640);
+    expect(secretWarnings(file, inline)).toEqual([]);
+    chmodSync(file, 0o644);
+    expect(secretWarnings(file, `[server]\npassword = { env = "X" }\n${MIN}`)).toEqual([]);
   });
 });
