@@ -30,6 +30,7 @@ bench: build
 microbench: setup
 	$(BUN) bench/request-reader.bench.ts
 	$(BUN) bench/router.bench.ts
+	$(BUN) bench/multi-key.bench.ts
 
 cluster-start: setup
 	$(BUN) scripts/cluster.ts start --dir $(CLUSTER_DIR)

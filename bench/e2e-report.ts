@@ -45,12 +45,12 @@ export function report(o: Options, rows: Row[], proxy: Proxy, peak: { hwmMB: num
   const sums = rows.map(summarize);
   const m = machine();
   const head = ["P", "test", "proxy QPS", "direct QPS", "proxy/direct", "proxy p50/p99 ms", "direct p50/p99 ms",
-    "proxy CPU %", "proxy RSS MB", "host CPU % proxy/direct", "GET hits proxy/direct %"];
+    "proxy CPU %", "proxy RSS MB", "host CPU % proxy/direct", "read hits proxy/direct %"];
   const body = sums.map((s) => [
     String(s.pipeline), s.test.toUpperCase(), fmtInt(s.proxy.rps), fmtInt(s.direct.rps), fmt(s.ratio, 2),
     `${fmt(s.proxy.p50Ms, 3)} / ${fmt(s.proxy.p99Ms, 3)}`, `${fmt(s.direct.p50Ms, 3)} / ${fmt(s.direct.p99Ms, 3)}`,
     fmt(s.proxyCpuPct, 0), fmt(s.proxyRssMaxMB, 0), `${fmt(s.proxy.hostCpuPct, 0)} / ${fmt(s.direct.hostCpuPct, 0)}`,
-    s.test === "get" ? `${fmt(s.proxy.hitPct, 0)} / ${fmt(s.direct.hitPct, 0)}` : "-",
+    s.test === "get" || s.test === "mget" ? `${fmt(s.proxy.hitPct, 0)} / ${fmt(s.direct.hitPct, 0)}` : "-",
   ]);
   const commandLine = ["bun", "bench/e2e.ts", ...Bun.argv.slice(2)].join(" ");
   const peakLine = `proxy peak RSS: VmHWM ${fmt(peak.hwmMB, 1)} MB, max sampled VmRSS ${fmt(peak.rssMaxMB, 1)} MB`;

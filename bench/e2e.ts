@@ -23,7 +23,8 @@ const TAIL_CHARS = 8_000;
 const USAGE = `usage: bun bench/e2e.ts [options]
 
   --pipelines 1,16        pipeline depths (-P)
-  --tests set,get         redis-benchmark tests, run in this order (SET first fills GET's keys)
+  --tests set,get,mset,mget  tests, run in this order: redis-benchmark's -t tests, and mget (MGET of
+                          10 keys; split across slots through the proxy, one hash tag direct)
   --requests N[,N...]     requests per run (-n), one for all depths or one per depth
                           (default 200000 x min(depth, 10): 200000 at P1, 2000000 at P16)
   --seconds S             instead: size -n per depth, test and leg so a run lasts about
@@ -87,7 +88,7 @@ function parseOptions(argv: string[]): Options {
   const { values: v } = parseArgs({
     args: argv, strict: true, allowPositionals: false,
     options: {
-      pipelines: { type: "string", default: "1,16" }, tests: { type: "string", default: "set,get" },
+      pipelines: { type: "string", default: "1,16" }, tests: { type: "string", default: "set,get,mset,mget" },
       requests: { type: "string" }, seconds: { type: "string" }, repeat: { type: "string", default: "3" },
       clients: { type: "string", default: "100" }, keyspace: { type: "string", default: "1000000" },
       "data-size": { type: "string", default: "64" }, "extra-args": { type: "string", default: "" },
@@ -397,17 +398,32 @@ async function listenerPid(port: number): Promise<number | null> {
 
 // ---- redis-benchmark ----
 
+/** Keys per MSET (redis-benchmark's own `-t mset`) and per MGET (ours, below). */
+const MULTI_KEYS = 10;
+
 function benchArgs(o: Options, leg: Leg, proxy: Proxy, depth: number, test: string, n: number): string[] {
   const target = leg === "proxy" ? ["-h", HOST, "-p", String(proxy.port)] : ["--cluster", "-h", HOST, "-p", String(o.basePort)];
   const user = leg === "proxy" && o.aclUser ? ["--user", "bench", "-a", "bench"] : [];
-  return ["redis-benchmark", ...tlsFlags, ...target, ...user, "-c", String(o.clients), "-n", String(n), "-t", test,
-    "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q"];
+  return ["redis-benchmark", ...tlsFlags, ...target, ...user, "-c", String(o.clients), "-n", String(n),
+    "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q", ...testArgs(test, leg)];
 }
 
+/**
+ * `-t test`, or for mget a command of our own: 10 random keys, which through the proxy lie in
+ * 10 slots (split), and straight at the cluster share the master's hash tag (one slot per
+ * command: the fastest the cluster can serve them), as redis-benchmark's own MSET does.
+ */
+function testArgs(test: string, leg: Leg): string[] {
+  if (test !== "mget") return ["-t", test];
+  return ["MGET", ...Array<string>(MULTI_KEYS).fill(leg === "proxy" ? "key:__rand_int__" : "key:{tag}:__rand_int__")];
+}
+
+/** Tests whose replies carry the prefilled values: their hit rate is measured. */
+const READS = new Set(["get", "mget"]);
+
 /** Runs redis-benchmark once; a proxy death, a timeout, an error reply or a non-zero exit throws. */
-async function runOnce(o: Options, argv: string[], leg: Leg, proxy: Proxy, masters: Master[]): Promise<Run> {
-  const test = argv[argv.indexOf("-t") + 1].toUpperCase();
-  const counting = test === "GET" && masters.length > 0;
+async function runOnce(o: Options, argv: string[], test: string, leg: Leg, proxy: Proxy, masters: Master[]): Promise<Run> {
+  const counting = READS.has(test) && masters.length > 0;
   const before = counting ? await hitCounters(masters) : null;
   const sampler = leg === "proxy" && proxy.pid ? new ProcSampler(proxy.pid) : null;
   const t0 = performance.now();
@@ -428,7 +444,7 @@ async function runOnce(o: Options, argv: string[], leg: Leg, proxy: Proxy, maste
   const what = `${argv.join(" ")}\n${(out + err).trim().split("\n").slice(-15).join("\n")}`;
   if (p.signalCode === "SIGKILL") throw new BenchError(`redis-benchmark killed after ${o.runTimeoutS}s (--run-timeout): ${what}`);
   if (code !== 0 || /Error/.test(err)) throw new BenchError(`redis-benchmark failed (exit ${code}): ${what}`);
-  const row = parseCsv(out, test);
+  const row = parseCsv(out);
   if (!row || !(row.rps > 0)) throw new BenchError(`no ${test} result in redis-benchmark's output: ${what}`);
   let hitPct: number | null = null;
   if (before) {
@@ -439,15 +455,18 @@ async function runOnce(o: Options, argv: string[], leg: Leg, proxy: Proxy, maste
   return { n: Number(argv[argv.indexOf("-n") + 1]), ...row, wallS, ...sampled, hitPct, hostCpuPct };
 }
 
-/** The row for `test` in `--csv` output (its header names the columns; cluster mode adds a preamble). */
-function parseCsv(out: string, test: string): Pick<Run, "rps" | "avgMs" | "p50Ms" | "p95Ms" | "p99Ms" | "maxMs"> | null {
+/**
+ * The one result row of a run's `--csv` output (its header names the columns; cluster mode adds
+ * a preamble). Its name is the test's ("SET", "MSET (10 keys)") or the custom command's.
+ */
+function parseCsv(out: string): Pick<Run, "rps" | "avgMs" | "p50Ms" | "p95Ms" | "p99Ms" | "maxMs"> | null {
   const lines = out.split("\n").map((l) => l.trim());
   const h = lines.findIndex((l) => l.startsWith('"test"'));
   if (h < 0) return null;
   const cols = lines[h].split(",").map((c) => c.replaceAll('"', ""));
   for (const l of lines.slice(h + 1)) {
     const cells = l.split(",").map((c) => c.replaceAll('"', ""));
-    if (cells[0] !== test) continue;
+    if (cells.length < cols.length) continue;
     const get = (name: string) => Number(cells[cols.indexOf(name)]);
     return { rps: get("rps"), avgMs: get("avg_latency_ms"), p50Ms: get("p50_latency_ms"),
       p95Ms: get("p95_latency_ms"), p99Ms: get("p99_latency_ms"), maxMs: get("max_latency_ms") };
@@ -461,6 +480,8 @@ async function benchmark(o: Options, proxy: Proxy, masters: Master[]): Promise<R
   const rows: Row[] = [];
   for (const [di, depth] of o.pipelines.entries()) {
     const base = requestsFor(o, di);
+    // A 10-key command is ~10 commands' work: a tenth as many keep the runs as long as SET's.
+    const baseFor = (test: string) => (test === "mset" || test === "mget" ? Math.max(10_000, base / MULTI_KEYS) : base);
     const depthRows = o.tests.map((test): Row => ({
       pipeline: depth, test, commands: { proxy: "", direct: "" }, runs: { proxy: [], direct: [] },
     }));
@@ -468,9 +489,9 @@ async function benchmark(o: Options, proxy: Proxy, masters: Master[]): Promise<R
     // that sizes -n. Not reported.
     for (const row of depthRows) {
       for (const leg of ["proxy", "direct"] as Leg[]) {
-        const warmN = Math.max(10_000, Math.round(base / 10));
-        const w = await runOnce(o, benchArgs(o, leg, proxy, depth, row.test, warmN), leg, proxy, []);
-        const n = o.seconds ? Math.max(10_000, Math.round((w.rps * o.seconds) / 10_000) * 10_000) : base;
+        const warmN = Math.max(10_000, Math.round(baseFor(row.test) / 10));
+        const w = await runOnce(o, benchArgs(o, leg, proxy, depth, row.test, warmN), row.test, leg, proxy, []);
+        const n = o.seconds ? Math.max(10_000, Math.round((w.rps * o.seconds) / 10_000) * 10_000) : baseFor(row.test);
         row.commands[leg] = benchArgs(o, leg, proxy, depth, row.test, n).join(" ");
         log(`P${depth} ${row.test} ${leg} warm-up: ${fmtInt(w.rps)}/s` + (o.seconds ? ` → -n ${n}` : ""));
       }
@@ -478,7 +499,7 @@ async function benchmark(o: Options, proxy: Proxy, masters: Master[]): Promise<R
     for (let rep = 0; rep < o.repeat; rep++) {
       for (const row of depthRows) {
         for (const leg of (rep % 2 === 0 ? ["proxy", "direct"] : ["direct", "proxy"]) as Leg[]) {
-          const r = await runOnce(o, row.commands[leg].split(" "), leg, proxy, masters);
+          const r = await runOnce(o, row.commands[leg].split(" "), row.test, leg, proxy, masters);
           row.runs[leg].push(r);
           log(`P${depth} ${row.test} ${leg.padEnd(6)} ${rep + 1}/${o.repeat}: ${fmtInt(r.rps).padStart(9)}/s ` +
             `p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.wallS.toFixed(1)}s` +

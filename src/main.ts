@@ -82,7 +82,7 @@ function readTls(cfg: Config): Tls {
  * names unknown to the built-in table are warnings (the cluster may know them at start-up).
  * Throws ConfigError.
  */
-function security(cfg: Config, commandReply: unknown, stats: Stats, check: boolean): { acl: Acl; warnings: string[] } {
+function security(cfg: Config, commandReply: unknown, stats: Stats, check: boolean): { acl: Acl | null; warnings: string[] } {
   const warnings: string[] = [];
   let problems = applyCommandPolicy(COMMANDS, cfg.commands);
   if (check) {
@@ -99,7 +99,7 @@ function security(cfg: Config, commandReply: unknown, stats: Stats, check: boole
     if (!(err instanceof AclConfigError)) throw err;
     if (check && err.message.includes("Unknown command or category")) {
       warnings.push(`${err.message} (checked again at start-up against the cluster's COMMAND)`);
-      return { acl: null as unknown as Acl, warnings };
+      return { acl: null, warnings };
     }
     throw new ConfigError(`users: ${err.message}`);
   }
@@ -111,6 +111,8 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
   const authRequests = creds.map(({ username, password }) => password
     ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]))
     : null);
+  const helloRequests = creds.map(({ username, password }) => internalRequest(Kind.AUTH,
+    encodeCommand(password ? ["HELLO", "3", "AUTH", username || "default", password] : ["HELLO", "3"])));
   const { username, password } = cfg.cluster;
   const auth = password ? { username, password } : null;
 
@@ -119,7 +121,7 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
   const commandReply = await learnCommands(cfg, auth, tls.cluster);
   let acl: Acl;
   try {
-    ({ acl } = security(cfg, commandReply, stats, false));
+    acl = security(cfg, commandReply, stats, false).acl!;
     await checkCredentials(cfg, creds.slice(1), tls.cluster);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -139,6 +141,7 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
       bufferSize: cfg.performance.bufferSize,
       connectTimeoutMs: cfg.cluster.connectTimeoutMs,
       authRequests,
+      helloRequests,
       tls: tls.cluster,
     }, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
@@ -147,6 +150,8 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
     maxRedirects: cfg.cluster.maxRedirects,
     retryTimeoutMs: cfg.cluster.retryTimeoutMs,
     acl,
+    announceHost: cfg.server.announceHost,
+    announcePort: cfg.server.announcePort,
   }, stats);
 
   if (!(await topology.start())) {

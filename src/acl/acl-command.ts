@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { arityOk, COMMANDS } from "../commands/command-table.ts";
 import * as R from "../resp/replies.ts";
+import { encodeReply, ReplyMap, Simple, type ReplyValue } from "../resp/reply-writer.ts";
 import { Frame } from "../resp/request-reader.ts";
 import type { Acl, AclSession } from "./acl.ts";
 import type { AclCommand } from "./acl-table.ts";
@@ -22,25 +23,26 @@ function cBytes(f: Frame, i: number): Uint8Array {
 
 /** The reply to ACL <sub> (`name` is "acl|sub"), for a client the ACL check has already let through. */
 export function aclCommand(name: string, f: Frame, s: AclSession, acl: Acl): Uint8Array {
+  const reply = (v: ReplyValue) => encodeReply(v, s.proto);
   switch (name) {
     case "acl|whoami":
-      return R.valueReply(s.user.name);
+      return reply(s.user.name);
     case "acl|cat":
-      return cat(f, acl);
+      return cat(f, acl, reply);
     case "acl|users":
-      return R.valueReply(sortedUsers(acl).map((u) => u.name));
+      return reply(sortedUsers(acl).map((u) => u.name));
     case "acl|list":
-      return R.valueReply(sortedUsers(acl).map((u) => `user ${u.name} ${u.describe()}`));
+      return reply(sortedUsers(acl).map((u) => `user ${u.name} ${u.describe()}`));
     case "acl|getuser":
-      return getUser(text(f, 2), acl);
+      return getUser(text(f, 2), acl, reply);
     case "acl|log":
-      return log(f, acl);
+      return log(f, acl, reply);
     case "acl|dryrun":
-      return dryRun(f, acl);
+      return dryRun(f, acl, reply);
     case "acl|genpass":
-      return genPass(f);
+      return genPass(f, reply);
     case "acl|help":
-      return R.valueReply(HELP.map((line) => ({ status: line })));
+      return reply(HELP.map((line) => new Simple(line)));
     default:
       return R.errorReply(`ERR command '${name.replace("|", " ").toUpperCase()}' is not supported by proxy (users are defined in predixy's configuration file)`);
   }
@@ -51,8 +53,10 @@ function sortedUsers(acl: Acl) {
   return [...acl.users.values()].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 }
 
-function cat(f: Frame, acl: Acl): Uint8Array {
-  if (f.argc === 2) return R.valueReply([...CATEGORIES]);
+type Reply = (v: ReplyValue) => Uint8Array;
+
+function cat(f: Frame, acl: Acl, reply: Reply): Uint8Array {
+  if (f.argc === 2) return reply([...CATEGORIES]);
   const i = (CATEGORIES as readonly string[]).indexOf(text(f, 2).toLowerCase());
   if (i < 0) return R.errorReply(`ERR Unknown category '${text(f, 2).slice(0, 128)}'`);
   const names: string[] = [];
@@ -64,25 +68,25 @@ function cat(f: Frame, acl: Acl): Uint8Array {
     }
   };
   visit(acl.table.commands);
-  return R.valueReply(names);
+  return reply(names);
 }
 
-function selectorFields(sel: Selector): R.ReplyValue[] {
-  return ["commands", sel.describeCommands(), "keys", sel.describeKeys(), "channels", sel.describeChannels()];
+function selectorFields(sel: Selector): [string, ReplyValue][] {
+  return [["commands", sel.describeCommands()], ["keys", sel.describeKeys()], ["channels", sel.describeChannels()]];
 }
 
-function getUser(name: string, acl: Acl): Uint8Array {
+function getUser(name: string, acl: Acl, reply: Reply): Uint8Array {
   const u = acl.users.get(name);
-  if (u === undefined) return R.NULL_BULK;
-  return R.valueReply([
-    "flags", u.flags(),
-    "passwords", [...u.passwords],
+  if (u === undefined) return reply(null);
+  return reply(new ReplyMap([
+    ["flags", u.flags()],
+    ["passwords", [...u.passwords]],
     ...selectorFields(u.selectors[0]),
-    "selectors", u.selectors.slice(1).map(selectorFields),
-  ]);
+    ["selectors", u.selectors.slice(1).map((sel) => new ReplyMap(selectorFields(sel)))],
+  ]));
 }
 
-function log(f: Frame, acl: Acl): Uint8Array {
+function log(f: Frame, acl: Acl, reply: Reply): Uint8Array {
   let count = 10;
   if (f.argc === 3) {
     const arg = text(f, 2);
@@ -93,11 +97,11 @@ function log(f: Frame, acl: Acl): Uint8Array {
     if (!/^-?(0|[1-9][0-9]{0,17})$/.test(arg)) return ERR_NOT_INTEGER;
     count = Math.max(0, Number(arg));
   }
-  return R.valueReply(acl.log.list(count));
+  return reply(acl.log.list(count));
 }
 
 /** ACL DRYRUN user command args…: the verdict the user would get, without running anything. */
-function dryRun(f: Frame, acl: Acl): Uint8Array {
+function dryRun(f: Frame, acl: Acl, reply: Reply): Uint8Array {
   const user = acl.users.get(text(f, 2));
   if (user === undefined) return R.errorReply(`ERR User '${cText(f, 2)}' not found`);
   // The command is arguments 3…: a frame over the same bytes.
@@ -115,13 +119,13 @@ function dryRun(f: Frame, acl: Acl): Uint8Array {
   if (!arityOk(spec.arity, g.argc)) return R.errorReply(`ERR wrong number of arguments for '${spec.name}' command`);
   switch (check(user, cmd, g)) {
     case Verdict.OK: return R.OK;
-    case Verdict.CMD: return R.valueReply(`This user has no permissions to run the '${spec.name}' command`);
-    case Verdict.KEY: return R.valueReply(Buffer.concat([ACCESS_THE, cBytes(g, refusedArg), KEY_SUFFIX]));
-    default: return R.valueReply(Buffer.concat([ACCESS_THE, cBytes(g, refusedArg), CHANNEL_SUFFIX]));
+    case Verdict.CMD: return reply(`This user has no permissions to run the '${spec.name}' command`);
+    case Verdict.KEY: return reply(Buffer.concat([ACCESS_THE, cBytes(g, refusedArg), KEY_SUFFIX]));
+    default: return reply(Buffer.concat([ACCESS_THE, cBytes(g, refusedArg), CHANNEL_SUFFIX]));
   }
 }
 
-function genPass(f: Frame): Uint8Array {
+function genPass(f: Frame, reply: Reply): Uint8Array {
   let bits = 256;
   if (f.argc === 3) {
     const arg = text(f, 2);
@@ -131,7 +135,7 @@ function genPass(f: Frame): Uint8Array {
   if (bits <= 0 || bits > 4096) {
     return R.errorReply("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096");
   }
-  return R.valueReply(randomBytes(Math.ceil(bits / 8) + 1).toString("hex").slice(0, Math.ceil(bits / 4)));
+  return reply(randomBytes(Math.ceil(bits / 8) + 1).toString("hex").slice(0, Math.ceil(bits / 4)));
 }
 
 const ACCESS_THE = Buffer.from("This user has no permissions to access the '");

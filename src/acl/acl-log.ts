@@ -1,6 +1,6 @@
 // ACL LOG: recent denials and failed logins, grouped as Redis groups them.
 
-import type { ReplyValue } from "../resp/replies.ts";
+import { Double, ReplyMap, type ReplyValue } from "../resp/reply-writer.ts";
 import { Verdict } from "./check.ts";
 
 interface Entry {
@@ -53,9 +53,9 @@ export class AclLog {
   /** ACL LOG [count]'s reply value: the newest `count` entries as Redis 7.0 lists their fields. */
   list(count: number): ReplyValue {
     const now = Date.now();
-    return this.entries.slice(0, Math.max(0, count)).map((e): ReplyValue => [
-      "count", e.count, "reason", REASONS[e.reason], "context", "toplevel", "object", e.object,
-      "username", e.username, "age-seconds", { double: (now - e.at) / 1000 }, "client-info", e.clientInfo,
-    ]);
+    return this.entries.slice(0, Math.max(0, count)).map((e): ReplyValue => new ReplyMap([
+      ["count", e.count], ["reason", REASONS[e.reason]], ["context", "toplevel"], ["object", e.object],
+      ["username", e.username], ["age-seconds", new Double((now - e.at) / 1000)], ["client-info", e.clientInfo],
+    ]));
   }
 }

@@ -3,6 +3,7 @@
 import type { CommandSpec } from "../commands/command-table.ts";
 import type { Stats } from "../metrics/stats.ts";
 import * as R from "../resp/replies.ts";
+import type { Proto } from "../resp/reply-writer.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import { AclLog } from "./acl-log.ts";
 import type { AclCommand, AclTable } from "./acl-table.ts";
@@ -20,6 +21,8 @@ export interface AclSession {
   acl: AclUser | null;
   /** Backend credentials its commands run under (index; 0 = [cluster] username/password). */
   cred: number;
+  /** The protocol its replies are encoded in. */
+  readonly proto: Proto;
   /** This client as Redis' CLIENT INFO line, naming `cmd` as the command being run. */
   describe(cmd?: string): string;
 }

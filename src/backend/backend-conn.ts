@@ -50,6 +50,7 @@ export interface BackendOptions {
  * and 12,800 small GETs of a 1 MB value had the node buffer 12 GB of replies.
  */
 const PENDING_HIGH_BYTES = 8 * 1024 * 1024;
+const PUSH = 62; // '>'
 const PENDING_LOW_BYTES = 4 * 1024 * 1024;
 
 export class BackendConn implements Flushable {
@@ -200,6 +201,11 @@ export class BackendConn implements Flushable {
     while (at < end) {
       const n = scanReply(buf, at, end, this.scan);
       if (n === NEED_MORE) break;
+      // A RESP3 push answers no request: a shared connection never subscribes, so drop it.
+      if (buf[at] === PUSH && n > 0) {
+        at += n;
+        continue;
+      }
       const req = n > 0 ? this.awaitingReply.shift() : undefined;
       if (req === undefined) {
         this.close(n > 0 ? "reply without a request" : "protocol error in reply");

@@ -5,13 +5,15 @@ import { Kind, type Request } from "../router/request.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
 export interface NodeOptions extends Omit<BackendOptions, "host" | "port" | "authRequest"> {
-  /** Shared connections per node (`pool.size`) and backend credential. */
+  /** Shared connections per node, protocol and backend credential (`pool.size`). */
   poolSize: number;
   /**
-   * AUTH for each backend credential (index = Request.cred; null: none needed). Each credential
-   * has a pool of its own: a connection authenticates once, as one user, for all it carries.
+   * Per backend credential (index = Request.cred): AUTH sent first on a RESP2 connection (null:
+   * none needed), and HELLO 3 with those credentials on a RESP3 one. Each credential has pools
+   * of its own: a connection authenticates once, as one user, for all it carries.
    */
   authRequests: (Request | null)[];
+  helloRequests: Request[];
 }
 
 export class BackendNode {
@@ -28,7 +30,8 @@ export class BackendNode {
     private readonly events: BackendEvents,
   ) {
     this.addr = formatAddr(host, port);
-    this.conns = Array.from({ length: opts.poolSize * opts.authRequests.length }, () => null);
+    // Per credential, RESP2 connections first, then as many RESP3 ones (opened only for RESP3 clients).
+    this.conns = Array.from({ length: 2 * opts.poolSize * opts.authRequests.length }, () => null);
   }
 
   /** Whether a new connection may be attempted now (false while backing off after failures). */
@@ -45,16 +48,17 @@ export class BackendNode {
     this.connFor(req).enqueue(req);
   }
 
-  /** Sends two commands back to back on one connection (ASKING + the command). */
-  sendPair(first: Request, req: Request): void {
+  /** Sends `req` right behind `before` on one connection (ASKING, or a SCRIPT LOAD, then the command). */
+  sendAfter(before: readonly Request[], req: Request): void {
     const conn = this.connFor(req);
-    conn.enqueue(first);
+    for (const b of before) conn.enqueue(b);
     conn.enqueue(req);
   }
 
+  /** The shared connection of `req`'s credential and protocol that its affinity picks. */
   private connFor(req: Request): BackendConn {
     const size = this.opts.poolSize;
-    const i = req.cred * size + (req.affinity % size);
+    const i = (2 * req.cred + (req.proto === 3 ? 1 : 0)) * size + (req.affinity % size);
     const conn = this.conns[i];
     return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
   }
@@ -80,7 +84,7 @@ export class BackendNode {
     return owner !== null && owner !== this;
   }
 
-  /** Opens the default credential's connections that are not open yet (warm-up: `pool.min_idle`). */
+  /** Opens the default credential's RESP2 connections that are not open yet (warm-up: `pool.min_idle`). */
   warm(count: number): void {
     for (let i = 0; i < Math.min(count, this.opts.poolSize); i++) {
       const c = this.conns[i];
@@ -113,9 +117,11 @@ export class BackendNode {
   }
 
   private open(i: number): BackendConn {
+    const pool = Math.floor(i / this.opts.poolSize), cred = pool >> 1;
+    const authRequest = pool & 1 ? this.opts.helloRequests[cred] : this.opts.authRequests[cred];
     const conn = new BackendConn({
       host: this.host, port: this.port, bufferSize: this.opts.bufferSize, connectTimeoutMs: this.opts.connectTimeoutMs,
-      authRequest: this.opts.authRequests[Math.floor(i / this.opts.poolSize)], tls: this.opts.tls,
+      authRequest, tls: this.opts.tls,
     }, this.events);
     this.conns[i] = conn;
     return conn;

@@ -7,6 +7,8 @@ import type { AclUser } from "../acl/user.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
+import type { Proto } from "../resp/reply-writer.ts";
+import { abandonHeld } from "../router/gather.ts";
 import { acquire, release, setReply, type Request } from "../router/request.ts";
 import type { ClientSession, Router } from "../router/router.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
@@ -49,6 +51,7 @@ export class ClientConn implements Flushable, ClientSession {
   flushQueued = false;
   name = "";
   multiRefused = false;
+  proto: Proto = 2;
   retrying = 0;
   held = 0;
   user!: AclUser;
@@ -278,7 +281,15 @@ export class ClientConn implements Flushable, ClientSession {
     return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort} laddr=${s.localAddress}:${s.localPort} fd=-1 ` +
       `name=${this.name} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
       `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=${cmd} ` +
-      `user=${this.user.name} redir=-1 resp=2`;
+      `user=${this.user.name} redir=-1 resp=${this.proto}`;
+  }
+
+  get localAddress(): string {
+    return this.socket.localAddress;
+  }
+
+  get localPort(): number {
+    return this.socket.localPort;
   }
 
   closeAfterReplies(): void {
@@ -347,7 +358,8 @@ export class ClientConn implements Flushable, ClientSession {
       const next: Request | null = r.next;
       r.next = null;
       // Held requests were never sent, so nobody else will release them.
-      if (r.done || r.held) release(r);
+      if (r.done) release(r);
+      else if (r.held) abandonHeld(r);
       r = next;
     }
     this.head = this.tail = null;

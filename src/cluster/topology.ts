@@ -53,6 +53,11 @@ export class Topology {
     return n;
   }
 
+  /** Sends `commands` to `node` on a connection of their own (control path: see control-client). */
+  queryNode(node: BackendNode, commands: string[][]): Promise<RespValue[]> {
+    return query(node.host, node.port, commands, this.opts.auth, this.opts.connectTimeoutMs);
+  }
+
   allNodes(): IterableIterator<BackendNode> {
     return this.nodes.values();
   }

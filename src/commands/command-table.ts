@@ -12,14 +12,49 @@ export const enum Route {
   STREAMS,
   /** Keyless and node-independent (PUBLISH, TIME, COMMAND): any reachable master answers. */
   ANY,
-  /** Answered by the proxy itself (PING, AUTH, SELECT, HELLO, INFO …); `local` names the handler. */
+  /** Answered by the proxy itself (PING, AUTH, SELECT, HELLO …); `local` names the handler. */
   LOCAL,
+  /** Keys every `keyStep` arguments from 1, split per slot and merged by `merge` (MGET, MSET, DEL …). */
+  MULTI_KEY,
+  /** Sent to every master (or the one a SCAN cursor names) and merged by `merge`. */
+  FAN_OUT,
+  /** Answered by the cluster façade: predixy as a one-node cluster owning every served slot. */
+  FACADE,
+  /** Argument 2 is a slot number; its owner answers (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT). */
+  SLOT_ARG,
   /** Resolved by the subcommand in argument 1 (OBJECT ENCODING key, XINFO STREAM key …). */
   SUBCOMMAND,
   /** Refused with `-ERR … not supported by proxy`; `reason` may say more. */
   UNSUPPORTED,
   /** Refused by the operator's policy (`[commands] deny`). */
   DENIED,
+}
+
+/** How the replies of a MULTI_KEY or FAN_OUT command's parts become the client's reply. */
+export const enum Merge {
+  NONE,
+  /** The parts' array elements, in key order (MGET). */
+  VALUES,
+  /** +OK when every part said +OK (MSET, FLUSHALL …). */
+  ALL_OK,
+  /** The sum of the parts' integers (DEL, EXISTS, DBSIZE …). */
+  SUM,
+  /** The parts' arrays one after the other (KEYS). */
+  CONCAT,
+  /** One of the parts' non-nil replies, at random (RANDOMKEY). */
+  RANDOM,
+  /** The smallest integer (LASTSAVE: when every master had saved). */
+  MIN,
+  /** The reply every part gave, or an error if they differ (SCRIPT LOAD, FUNCTION LOAD). */
+  SAME,
+  /** Element-wise AND of the parts' 0/1 arrays (SCRIPT EXISTS). */
+  AND,
+  /** SCAN: one master per call, named by the cursor. */
+  SCAN,
+  /** INFO: the proxy's own sections plus the masters' keyspace, summed. */
+  INFO,
+  /** SCRIPT KILL / FUNCTION KILL on a fresh connection to every master (shared ones wait behind the script). */
+  KILL,
 }
 
 export interface CommandSpec {
@@ -37,6 +72,12 @@ export interface CommandSpec {
   readonly local: string;
   /** For Route.STREAMS: a BLOCK option makes the call blocking (refused on shared connections). */
   readonly blockOption: boolean;
+  /** For Route.MULTI_KEY and Route.FAN_OUT. */
+  readonly merge: Merge;
+  /** For Route.MULTI_KEY: arguments per key (2 for MSET's key value pairs). */
+  readonly keyStep: number;
+  /** For Route.MULTI_KEY: the name as a bulk string (`$4\r\nmget\r\n`), to build the parts. */
+  readonly wireName: Uint8Array;
   readonly reason: string;
   readonly subcommands: ReadonlyMap<string, CommandSpec> | null;
   /** First key, last key (negative: from the end) and step, as the legacy COMMAND fields give them. */
@@ -53,10 +94,29 @@ interface RawSpec {
 }
 
 /** Commands the proxy answers itself: connection state must not leak onto shared connections. */
-const LOCAL = ["ping", "echo", "quit", "select", "auth", "hello", "info", "readonly", "readwrite", "reset"];
+const LOCAL = ["ping", "echo", "quit", "select", "auth", "hello", "readonly", "readwrite", "asking", "reset", "role"];
 const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|setinfo", "client|info", "command|count"];
-/** Keyless commands whose answer does not depend on the node. */
-const ANY = ["publish", "time", "command", "command|info", "command|docs", "command|list", "command|getkeys", "command|getkeysandflags", "lastsave"];
+/** Keyless commands whose answer does not depend on the node (or is Redis' own refusal, as SWAPDB's). */
+const ANY = ["publish", "time", "command", "command|info", "command|docs", "command|list", "command|getkeys",
+  "command|getkeysandflags", "command|help", "function|list", "function|dump", "function|stats", "function|help",
+  "script|help", "object|help", "xinfo|help", "xgroup|help", "memory|help", "config|help", "cluster|help",
+  "swapdb", "lolwut"];
+/** Split per slot and merged; [merge, arguments per key]. */
+const MULTI_KEY: Record<string, [Merge, number]> = {
+  mget: [Merge.VALUES, 1], mset: [Merge.ALL_OK, 2],
+  del: [Merge.SUM, 1], unlink: [Merge.SUM, 1], exists: [Merge.SUM, 1], touch: [Merge.SUM, 1],
+};
+/** Answered for the whole cluster. */
+const FAN_OUT: Record<string, Merge> = {
+  keys: Merge.CONCAT, dbsize: Merge.SUM, randomkey: Merge.RANDOM, flushdb: Merge.ALL_OK, flushall: Merge.ALL_OK,
+  lastsave: Merge.MIN, scan: Merge.SCAN, info: Merge.INFO,
+  "script|load": Merge.SAME, "script|exists": Merge.AND, "script|flush": Merge.ALL_OK, "script|kill": Merge.KILL,
+  "function|load": Merge.SAME, "function|delete": Merge.ALL_OK, "function|flush": Merge.ALL_OK,
+  "function|restore": Merge.ALL_OK, "function|kill": Merge.KILL,
+};
+const FACADE = ["cluster|slots", "cluster|shards", "cluster|nodes", "cluster|info", "cluster|myid", "cluster|myshardid",
+  "cluster|keyslot", "cluster|replicas", "cluster|slaves", "cluster|links"];
+const SLOT_ARG = ["cluster|countkeysinslot", "cluster|getkeysinslot"];
 /** movablekeys commands whose first key comes after a key count at this position. */
 const NUMKEYS_AT: Record<string, number> = {
   eval: 2, evalsha: 2, eval_ro: 2, evalsha_ro: 2, fcall: 2, fcall_ro: 2,
@@ -70,12 +130,35 @@ const WHY_STATEFUL = "it needs a dedicated backend connection";
 const STATEFUL = new Set(["multi", "exec", "discard", "watch", "unwatch", "subscribe", "psubscribe", "ssubscribe",
   "unsubscribe", "punsubscribe", "sunsubscribe", "monitor", "sync", "psync", "client|reply", "client|tracking",
   "client|caching", "client|no-evict", "client|no-touch"]);
+/** Keyless commands about one node, by name or by container: why the proxy does not answer them. */
+const NODE_ONLY: Record<string, string> = {
+  cluster: "it changes or inspects the cluster itself; send it to the nodes",
+  config: "node settings differ per node; configure the nodes directly",
+  save: "persistence is per node; run it on the nodes",
+  bgsave: "persistence is per node; run it on the nodes",
+  bgrewriteaof: "persistence is per node; run it on the nodes",
+  debug: "it administers one node; run it on that node",
+  shutdown: "it would stop one node; run it on that node",
+  failover: "it administers one node; run it on that node",
+  replicaof: "it administers one node; run it on that node",
+  slaveof: "it administers one node; run it on that node",
+  module: "modules are loaded per node; run it on the nodes",
+  memory: "memory diagnostics are per node; ask the nodes",
+  latency: "latency diagnostics are per node; ask the nodes",
+  slowlog: "slow logs are per node; ask the nodes",
+  replconf: "a replication command between nodes",
+  client: "it would act on the proxy's shared backend connections",
+  pubsub: "pub/sub is not supported by the proxy yet",
+  acl: "ACL users are per node; configure the nodes directly",
+};
+
+const NO_BYTES = new Uint8Array(0);
 
 let nextId = 0;
 
 function makeSpec(name: string, raw: RawSpec): CommandSpec {
   const flags = new Set(raw.flags);
-  let route = Route.UNSUPPORTED, keyAt = 0, local = "", reason = "";
+  let route = Route.UNSUPPORTED, keyAt = 0, local = "", reason = "", merge = Merge.NONE, keyStep = 0;
   let subcommands: Map<string, CommandSpec> | null = null;
   if (raw.subcommands) {
     subcommands = new Map();
@@ -93,6 +176,17 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
     reason = WHY_BLOCKING;
   } else if (ANY.includes(name)) {
     route = Route.ANY;
+  } else if (Object.hasOwn(MULTI_KEY, name)) {
+    route = Route.MULTI_KEY;
+    [merge, keyStep] = MULTI_KEY[name];
+  } else if (Object.hasOwn(FAN_OUT, name)) {
+    route = Route.FAN_OUT;
+    merge = FAN_OUT[name];
+  } else if (FACADE.includes(name)) {
+    route = Route.FACADE;
+    local = name;
+  } else if (SLOT_ARG.includes(name)) {
+    route = Route.SLOT_ARG;
   } else if (name in NUMKEYS_AT) {
     route = Route.NUMKEYS;
     keyAt = NUMKEYS_AT[name];
@@ -103,9 +197,12 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
     keyAt = raw.keyStart;
   } else if (subcommands) {
     route = Route.SUBCOMMAND;
+  } else {
+    reason = NODE_ONLY[name.split("|")[0]] ?? "";
   }
   return {
-    id: nextId++, name, arity: raw.arity, route, keyAt, local, reason, subcommands,
+    id: nextId++, name, arity: raw.arity, route, keyAt, local, reason, subcommands, merge, keyStep,
+    wireName: route === Route.MULTI_KEY ? new TextEncoder().encode(`$${name.length}\r\n${name}\r\n`) : NO_BYTES,
     write: flags.has("write"), readonly: flags.has("readonly"),
     blockOption: STREAMS.includes(name), keyRange: [raw.keyStart, raw.keyStop, raw.step],
   };

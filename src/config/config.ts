@@ -28,6 +28,10 @@ export interface Config {
     /** 0 = never close idle clients. */
     clientIdleTimeoutMs: number;
     clientWriteTimeoutMs: number;
+    /** What the cluster façade advertises; "" = the address each client connected to. */
+    announceHost: string;
+    /** 0 = the port each client connected to. */
+    announcePort: number;
   };
   cluster: {
     entryPoints: HostPort[];
@@ -241,11 +245,12 @@ function oneOf<T extends string>(values: readonly T[], def: T): Rule<T> {
   };
 }
 
+/** An IP address or host name; "" too when `def` is "" (meaning "not set"). */
 function address(def: string): Rule<string> {
   return {
     default: def,
     check: (v, key, problems) => {
-      if (typeof v === "string" && (isIP(v) !== 0 || isHostname(v))) return v;
+      if (typeof v === "string" && (isIP(v) !== 0 || isHostname(v) || (v === "" && def === ""))) return v;
       problems.push(`${key}: expected an IP address or hostname, got ${describe(v)}`);
       return undefined;
     },
@@ -296,6 +301,8 @@ export const CONFIG_SCHEMA = {
     password: secret(),
     client_idle_timeout_ms: int(0, TIMER_MAX, 0),
     client_write_timeout_ms: int(0, TIMER_MAX, 60000),
+    announce_host: address(""),
+    announce_port: int(0, 65535, 0),
   },
   cluster: {
     entry_points: entryPoints,

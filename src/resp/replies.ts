@@ -32,33 +32,3 @@ export function bulkReply(bytes: Uint8Array): Uint8Array {
 export function intReply(n: number): Uint8Array {
   return enc(`:${n}\r\n`);
 }
-
-/**
- * A nested reply for control-path answers: strings and byte arrays are bulk strings, numbers
- * integers, null the null bulk.
- */
-export type ReplyValue = string | Uint8Array | number | null | { status: string } | { double: number } | ReplyValue[];
-
-export function valueReply(v: ReplyValue): Uint8Array {
-  const parts: Uint8Array[] = [];
-  encodeValue(v, parts);
-  return Buffer.concat(parts);
-}
-
-function encodeValue(v: ReplyValue, out: Uint8Array[]): void {
-  if (v === null) out.push(enc("$-1\r\n"));
-  else if (typeof v === "number") out.push(enc(`:${v}\r\n`));
-  else if (typeof v === "string") out.push(bulkReply(enc(v)));
-  else if (v instanceof Uint8Array) out.push(bulkReply(v));
-  else if (Array.isArray(v)) {
-    out.push(enc(`*${v.length}\r\n`));
-    for (const x of v) encodeValue(x, out);
-  } else if ("status" in v) out.push(enc(`+${v.status}\r\n`));
-  // RESP2 doubles are bulk strings, printed as C's %.17g.
-  else encodeValue(formatDouble(v.double), out);
-}
-
-function formatDouble(d: number): string {
-  const s = d.toPrecision(17);
-  return s.includes("e") || !s.includes(".") ? s : s.replace(/\.?0+$/, "");
-}

@@ -4,6 +4,7 @@ import { aclCommand } from "../acl/acl-command.ts";
 import type { Acl, AclSession } from "../acl/acl.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
+import { encodeReply, ReplyMap, Verbatim, type Proto } from "../resp/reply-writer.ts";
 import { COMMANDS } from "../commands/command-table.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { VERSION } from "../version.ts";
@@ -13,6 +14,11 @@ export interface LocalSession extends AclSession {
   name: string;
   /** MULTI was refused and no EXEC or DISCARD has come since: commands are refused, not run. */
   multiRefused: boolean;
+  /** The protocol the client chose with HELLO: replies are encoded in it. */
+  proto: Proto;
+  /** The address and port this client connected to (what the cluster façade advertises by default). */
+  readonly localAddress: string;
+  readonly localPort: number;
   /** Close the connection once every earlier reply and this one are written. */
   closeAfterReplies(): void;
 }
@@ -20,9 +26,11 @@ export interface LocalSession extends AclSession {
 const decoder = new TextDecoder();
 const text = (f: Frame, i: number) => decoder.decode(f.arg(i));
 const RESET = new TextEncoder().encode("+RESET\r\n");
+/** A master without replicas: what predixy is to its clients. */
+const ROLE = new TextEncoder().encode("*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
 
 /** The reply to a LOCAL command (`name` as in the command table); may change `s`. */
-export function answerLocally(name: string, f: Frame, s: LocalSession, acl: Acl, stats: Stats): Uint8Array {
+export function answerLocally(name: string, f: Frame, s: LocalSession, acl: Acl): Uint8Array {
   switch (name) {
     case "ping":
       if (f.argc > 2) return R.errorReply("ERR wrong number of arguments for 'ping' command");
@@ -40,31 +48,34 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, acl: Acl,
     }
     case "readonly":
     case "readwrite":
+    case "asking":
+      // From cluster-mode clients: predixy sends ASKING and READONLY to the nodes itself.
       return R.OK;
+    case "role":
+      return ROLE;
     case "reset":
       s.name = "";
       s.multiRefused = false;
+      s.proto = 2;
       acl.attachDefault(s);
       return RESET;
     case "auth":
       return acl.auth(s, f);
     case "hello":
       return hello(f, s, acl);
-    case "info":
-      return R.bulkReply(new TextEncoder().encode(info(stats, f.argc > 1 ? text(f, 1).toLowerCase() : "")));
     case "client|setname": {
       if (!validName(f.arg(2))) return ERR_CLIENT_NAME;
       s.name = text(f, 2);
       return R.OK;
     }
     case "client|getname":
-      return s.name ? R.bulkReply(new TextEncoder().encode(s.name)) : R.NULL_BULK;
+      return encodeReply(s.name || null, s.proto);
     case "client|id":
       return R.intReply(s.id);
     case "client|setinfo":
       return R.OK;
     case "client|info":
-      return R.bulkReply(new TextEncoder().encode(`${s.describe()}\n`));
+      return encodeReply(new Verbatim(`${s.describe()}\n`), s.proto);
     case "command|count":
       return R.intReply(COMMANDS.size);
     default:
@@ -84,15 +95,14 @@ function validName(b: Uint8Array): boolean {
 
 const ERR_HELLO_NOAUTH = R.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
 
-/** HELLO [2 [AUTH user pass] [SETNAME name]]: RESP2 only until RESP3 clients are supported. */
+/** HELLO [protover [AUTH user pass] [SETNAME name]]: predixy's own map, in the protocol chosen. */
 function hello(f: Frame, s: LocalSession, acl: Acl): Uint8Array {
-  let i = 1;
+  let i = 1, proto = s.proto;
   if (f.argc > 1) {
-    const proto = text(f, 1);
-    if (proto !== "2") {
-      if (proto === "3") return R.errorReply("NOPROTO sorry, this protocol version is not supported.");
-      return R.errorReply("ERR Protocol version is not an integer or out of range");
-    }
+    const v = text(f, 1);
+    if (!/^-?\d+$/.test(v)) return R.errorReply("ERR Protocol version is not an integer or out of range");
+    if (v !== "2" && v !== "3") return R.errorReply("NOPROTO unsupported protocol version");
+    proto = v === "3" ? 3 : 2;
     i = 2;
   }
   // Every option is checked before any takes effect, as Redis does.
@@ -116,16 +126,11 @@ function hello(f: Frame, s: LocalSession, acl: Acl): Uint8Array {
   }
   if (!s.authed) return ERR_HELLO_NOAUTH;
   if (name !== null) s.name = name;
-  const fields: [string, string | number][] = [
-    ["server", "redis"], ["version", "7.0.0"], ["proto", 2], ["id", s.id], ["mode", "standalone"], ["role", "master"],
-  ];
-  let out = `*${fields.length * 2 + 2}\r\n`;
-  for (const [k, v] of fields) {
-    out += `$${k.length}\r\n${k}\r\n`;
-    out += typeof v === "number" ? `:${v}\r\n` : `$${v.length}\r\n${v}\r\n`;
-  }
-  out += "$7\r\nmodules\r\n*0\r\n";
-  return new TextEncoder().encode(out);
+  s.proto = proto;
+  return encodeReply(new ReplyMap([
+    ["server", "redis"], ["version", "7.0.0"], ["proto", proto], ["id", s.id], ["mode", "standalone"],
+    ["role", "master"], ["modules", []],
+  ]), proto);
 }
 
 function memoryRows(): [string, string | number][] {
@@ -134,8 +139,11 @@ function memoryRows(): [string, string | number][] {
   return [["used_memory", rss], ["used_memory_human", human], ["used_memory_rss", rss]];
 }
 
-/** INFO as Redis formats it; sections the proxy can answer for itself. */
-function info(stats: Stats, section: string): string {
+/**
+ * INFO as Redis formats it, for the sections the proxy answers for itself (the keyspace comes
+ * from the nodes: see router/fan-out.ts). No section names the default set.
+ */
+export function proxyInfo(stats: Stats, wanted: string[]): string {
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
   const sections: Record<string, [string, string | number][]> = {
     server: [
@@ -157,12 +165,12 @@ function info(stats: Stats, section: string): string {
       ["tls_refused_connections", stats.tlsRefused],
     ],
     persistence: [["loading", 0]],
-    cluster: [["cluster_enabled", 0]],
+    // 1: the cluster façade answers CLUSTER SLOTS etc. (redis-py's RedisCluster checks this first).
+    cluster: [["cluster_enabled", 1]],
   };
-  const wanted = section === "" || section === "all" || section === "default" || section === "everything"
-    ? Object.keys(sections) : [section];
+  const all = wanted.length === 0 || wanted.some((w) => w === "all" || w === "default" || w === "everything");
   const parts: string[] = [];
-  for (const name of wanted) {
+  for (const name of all ? Object.keys(sections) : wanted) {
     const rows = sections[name];
     if (!rows) continue;
     parts.push(`# ${name[0].toUpperCase()}${name.slice(1)}\r\n${rows.map(([k, v]) => `${k}:${v}`).join("\r\n")}\r\n`);

@@ -1,6 +1,8 @@
 // One client command in flight: the unit that moves between client FIFO, backend FIFO and retries.
 
+import type { BackendNode } from "../backend/backend-node.ts";
 import type { CommandSpec } from "../commands/command-table.ts";
+import type { Gather } from "./gather.ts";
 
 /** The owner of a request's reply: a client connection (see client/client-conn.ts). */
 export interface ReplySink {
@@ -27,6 +29,8 @@ export const enum Kind {
   ASKING,
   /** AUTH on a new backend connection; an error reply closes the connection. */
   AUTH,
+  /** SCRIPT LOAD / FUNCTION LOAD sent ahead of a command that met NOSCRIPT; its reply is dropped. */
+  PRELOAD,
 }
 
 /**
@@ -45,6 +49,14 @@ export class Request {
   end = 0;
   /** Hash slot, or -1 for a keyless command sent to any node. */
   slot = -1;
+  /** The client's protocol: a RESP3 client's commands go on a node's RESP3 connections. */
+  proto = 2;
+  /** A node chosen by the command's meaning rather than its slot (a fan-out part); null: by slot. */
+  target: BackendNode | null = null;
+  /** For a client command answered from several node replies: how they merge (its parts hold it). */
+  gather: Gather | null = null;
+  /** For such a part: the client command it belongs to. Its final reply goes to the gather. */
+  parent: Request | null = null;
   /**
    * Picks the connection among a node's pool: the client's id, so one client's commands to a
    * node share a connection and run in the order sent.
@@ -69,6 +81,8 @@ export class Request {
   inRetry = false;
   /** Counted in its sink's `held`: waits for the client's pending retries before being sent. */
   held = false;
+  /** NOSCRIPT was healed once already (the script was loaded on the node, then this resent). */
+  preloaded = false;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -91,9 +105,17 @@ export function release(r: Request): void {
   r.retries = 0;
   r.inRetry = false;
   r.held = false;
+  r.preloaded = false;
   r.slot = -1;
   r.cred = 0;
-  if (pool.length < 4096) pool.push(r);
+  r.target = null;
+  if (r.gather !== null) {
+    r.gather.recycle();
+    r.gather = null;
+  }
+  r.parent = null;
+  // Split commands put many parts in flight at once (10 per MGET of 10 keys): keep enough.
+  if (pool.length < 32768) pool.push(r);
 }
 
 /** Sets the reply to `buf[start, end)`. */

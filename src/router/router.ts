@@ -4,13 +4,21 @@ import { getLogger } from "@logtape/logtape";
 import type { Acl } from "../acl/acl.ts";
 import { ConnEvent, type BackendConn, type BackendEvents } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
-import { arityOk, COMMANDS, Route, type CommandSpec } from "../commands/command-table.ts";
+import { arityOk, COMMANDS, Merge, Route, type CommandSpec } from "../commands/command-table.ts";
 import { slotOf } from "../cluster/key-slot.ts";
 import type { Topology } from "../cluster/topology.ts";
-import type { Frame } from "../resp/request-reader.ts";
+import { Frame, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
-import { answerLocally, type LocalSession } from "./local-commands.ts";
+import { RespError, type RespValue } from "../resp/reply-value.ts";
+import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
+import { facadeReply } from "./cluster-facade.ts";
+import { FanOutGather, InfoGather } from "./fan-out.ts";
+import type { Gather } from "./gather.ts";
+import { answerLocally, proxyInfo, type LocalSession } from "./local-commands.ts";
+import { keysSlot, MIXED, split } from "./multi-key.ts";
 import { acquire, ASKING_REQUEST, Kind, release, setReply, type ReplySink, type Request } from "./request.ts";
+import { startScan } from "./scan.ts";
+import { ScriptMemory } from "./scripts.ts";
 import type { Stats } from "../metrics/stats.ts";
 
 const log = getLogger(["predixy", "router"]);
@@ -26,12 +34,17 @@ export interface RouterOptions {
   retryTimeoutMs: number;
   /** Users: authentication, and the permission check of restricted ones. */
   acl: Acl;
+  /** What the cluster façade advertises; "" / 0: the address and port the client connected to. */
+  announceHost: string;
+  announcePort: number;
 }
 
 const MINUS = 45;
 const enc = (s: string) => new TextEncoder().encode(s);
 const MOVED = enc("MOVED "), ASK = enc("ASK "), TRYAGAIN = enc("TRYAGAIN"), CLUSTERDOWN = enc("CLUSTERDOWN");
 const LOADING = enc("LOADING"), MASTERDOWN = enc("MASTERDOWN"), READONLY = enc("READONLY");
+const NOSCRIPT = enc("NOSCRIPT"), NO_FUNCTION = enc("ERR Function not found");
+const EMPTY = new Uint8Array(0);
 const decoder = new TextDecoder();
 
 export class Router implements BackendEvents {
@@ -39,6 +52,10 @@ export class Router implements BackendEvents {
   private lostKey = "";
   private lostBytes: Uint8Array = R.ERR_NO_NODE;
   private stopping = false;
+  /** Script bodies and function libraries, for nodes that answer NOSCRIPT. */
+  readonly scripts = new ScriptMemory();
+  /** For re-reading a command that is not the client's current frame (NOSCRIPT healing). */
+  private readonly scratch = new Frame();
 
   constructor(
     private readonly topology: Topology,
@@ -65,7 +82,7 @@ export class Router implements BackendEvents {
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
       return this.answer(c, R.ERR_NOAUTH);
     }
-    // Only users with restrictions are checked: for the others this is the whole cost.
+    // Only users with restrictions are checked (every key, before any split): for the others this is the whole cost.
     if (c.acl !== null) {
       const denied = this.opts.acl.deny(c, spec, f);
       if (denied !== null) return this.answer(c, denied);
@@ -76,10 +93,20 @@ export class Router implements BackendEvents {
       case Route.KEY:
         slot = keySlot(f, spec.keyAt);
         break;
+      case Route.MULTI_KEY:
+        if (spec.keyStep === 2 && (f.argc - 1) % 2 !== 0) return this.answer(c, wrongArity(spec));
+        slot = keysSlot(f, spec.keyStep);
+        if (slot === MIXED) {
+          const req = this.track(c, f, spec, -1);
+          split(req, f, spec);
+          return this.go(req);
+        }
+        break;
       case Route.NUMKEYS: {
         // Zero or malformed key counts go to any node, which answers them as Redis would.
         const n = argInt(f, spec.keyAt);
         if (n > 0 && spec.keyAt + 1 < f.argc) slot = keySlot(f, spec.keyAt + 1);
+        if (spec.name === "eval" || spec.name === "eval_ro") this.scripts.rememberScript(f.arg(1));
         break;
       }
       case Route.STREAMS: {
@@ -88,13 +115,30 @@ export class Router implements BackendEvents {
         if (streams > 0 && streams + 1 < f.argc) slot = keySlot(f, streams + 1);
         break;
       }
+      case Route.SLOT_ARG:
+        slot = argInt(f, 2);
+        if (slot < 0 || slot >= 16384) {
+          return this.answer(c, R.errorReply(spec.name === "cluster|countkeysinslot" ? "ERR Invalid slot" : "ERR Invalid slot or number of keys"));
+        }
+        break;
       case Route.ANY:
         break;
       case Route.LOCAL:
-        return this.answer(c, answerLocally(spec.local, f, c, this.opts.acl, this.stats));
+        return this.answer(c, answerLocally(spec.local, f, c, this.opts.acl));
+      case Route.FACADE:
+        return this.answer(c, facadeReply(spec.local, f, {
+          host: this.opts.announceHost || c.localAddress, port: this.opts.announcePort || c.localPort,
+        }, this.topology.table, c.proto));
+      case Route.FAN_OUT:
+        return this.fanOut(c, f, spec);
       default:
         return this.answer(c, refuse(c, spec));
     }
+    this.go(this.track(c, f, spec, slot));
+  }
+
+  /** A request for the command in `f`, queued in `c`'s reply order. */
+  private track(c: ClientSession, f: Frame, spec: CommandSpec, slot: number): Request {
     const req = acquire();
     req.sink = c;
     req.spec = spec;
@@ -104,18 +148,79 @@ export class Router implements BackendEvents {
     req.slot = slot;
     req.affinity = c.id;
     req.cred = c.cred;
+    req.proto = c.proto;
     c.track(req);
-    if (c.retrying > 0) this.hold(req);
+    return req;
+  }
+
+  /** Sends a new request, or holds it while its client has a command being retried. */
+  private go(req: Request): void {
+    if (req.sink!.retrying > 0) this.hold(req);
     else this.send(req);
   }
 
+  /** A cluster-wide command: every master's answer merged, or SCAN on the master its cursor names. */
+  private fanOut(c: ClientSession, f: Frame, spec: CommandSpec): void {
+    const table = this.topology.table;
+    if (spec.merge === Merge.INFO) {
+      const sections = [];
+      for (let i = 1; i < f.argc; i++) sections.push(argText(f, i).toLowerCase());
+      const own = proxyInfo(this.stats, sections);
+      const keyspace = sections.length === 0 || sections.some((s) => KEYSPACE_SECTIONS.has(s));
+      if (!keyspace || table.masters.length === 0) return this.answer(c, encodeReply(new Verbatim(own), c.proto));
+      return this.go(new InfoGather(this.track(c, f, spec, -1), own, table.masters).parent);
+    }
+    if (table.masters.length === 0) return this.answer(c, R.ERR_NO_NODE);
+    const req = this.track(c, f, spec, -1);
+    switch (spec.merge) {
+      case Merge.SCAN: {
+        const started = startScan(req, f, table);
+        return started instanceof Uint8Array ? this.finish(req, started) : this.go(req);
+      }
+      case Merge.KILL:
+        return this.kill(req, [argText(f, 0), argText(f, 1)]);
+      default:
+        this.noteScripts(spec, f);
+        new FanOutGather(req, spec, table.masters);
+        return this.go(req);
+    }
+  }
+
+  /** Keeps what the nodes are told about scripts and libraries, for those that will not have them. */
+  private noteScripts(spec: CommandSpec, f: Frame): void {
+    switch (spec.name) {
+      case "script|load": return this.scripts.rememberScript(f.arg(2));
+      case "script|flush": return this.scripts.forgetScripts();
+      case "function|load": return this.scripts.rememberLibrary(f.arg(f.argc - 1));
+      case "function|delete": return this.scripts.forgetLibrary(argText(f, 2));
+      case "function|flush": return this.scripts.forgetLibraries();
+      case "function|restore":
+        // The dump's libraries are unknown here; with FLUSH they replace all the ones known.
+        if (f.argc > 3 && argText(f, 3).toLowerCase() === "flush") this.scripts.forgetLibraries();
+    }
+  }
+
+  /**
+   * SCRIPT KILL / FUNCTION KILL: on fresh connections, since a shared one carries the running
+   * script and nothing behind it is read until the script ends. OK if any master killed one.
+   */
+  private kill(req: Request, command: string[]): void {
+    const masters = [...this.topology.table.masters];
+    void Promise.all(masters.map((m) => this.topology.queryNode(m, [command]).then(([r]) => r, (e: Error) => new RespError(`ERR ${m.addr}: ${e.message}`))))
+      .then((replies) => this.finish(req, killReply(replies)));
+  }
   /**
    * While one of a client's commands is being retried, its later commands wait for it:
    * otherwise SET k 2 could reach the node before the retried SET k 1.
    */
   private hold(req: Request): void {
     req.held = true;
-    req.sink!.held++;
+    // A part of a split command waits in its parent, the entry of the client's reply order.
+    const entry = req.parent ?? req;
+    if (entry === req || !entry.held) {
+      entry.held = true;
+      req.sink!.held++;
+    }
     // Its time budget runs while it waits, so a client's waits do not add up one retry after another.
     if (req.retryUntil === 0) req.retryUntil = performance.now() + this.opts.retryTimeoutMs;
   }
@@ -155,9 +260,10 @@ export class Router implements BackendEvents {
     for (const req of unsent) this.send(req);
   }
 
-  /** Sends `req` to the node currently serving its slot (or any master when keyless). */
+  /** Sends `req` to its target, else the node serving its slot (any master when keyless); a gathered command's parts. */
   private send(req: Request): void {
-    const node = req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyNode();
+    if (req.gather !== null) return this.sendParts(req.gather);
+    const node = req.target ?? (req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyNode());
     if (node === null) {
       // A failover can leave a slot briefly unserved: wait for the new owner within the deadline.
       this.topology.requestRefresh();
@@ -166,6 +272,17 @@ export class Router implements BackendEvents {
     }
     if (!node.reachable) return this.waitForNode(req, node);
     node.send(req);
+  }
+
+  /** Sends the parts not sent yet; a held parent's retry budget, counted from its arrival, becomes theirs. */
+  private sendParts(g: Gather): void {
+    const until = g.parent.retryUntil;
+    for (const p of g.parts) {
+      if (!p.held) continue;
+      p.held = false;
+      if (p.retryUntil === 0) p.retryUntil = until;
+      this.send(p);
+    }
   }
 
   /** `node` is backing off after failed connects: retry later (a refresh may name another), no new connect now. */
@@ -185,6 +302,7 @@ export class Router implements BackendEvents {
 
   /** A request's reply, `buf[start, end)`, is ready: give it to its client, which keeps request order. */
   private finish(req: Request, buf: Uint8Array, start = 0, end = buf.length): void {
+    if (req.parent !== null) return this.partDone(req, buf, start, end);
     const sink = req.sink;
     if (sink === null || sink.closed) {
       release(req);
@@ -193,6 +311,25 @@ export class Router implements BackendEvents {
     if (req.inRetry) this.leaveRetry(req);
     setReply(req, buf, start, end);
     sink.complete(req);
+  }
+
+  /** A part's final reply; the last one makes its parent's reply (or releases all if the client went). */
+  private partDone(part: Request, buf: Uint8Array, start: number, end: number): void {
+    const parent = part.parent!, sink = parent.sink!, g = parent.gather!;
+    if (part.inRetry && !sink.closed) this.leaveRetry(part);
+    setReply(part, buf, start, end);
+    part.done = true;
+    if (--g.waiting > 0) return;
+    if (sink.closed) return g.releaseAll();
+    const reply = g.merge();
+    g.releaseParts();
+    this.finish(parent, reply);
+  }
+
+  /** Lets go of a request whose client has gone. */
+  private drop(req: Request): void {
+    if (req.parent !== null) this.partDone(req, EMPTY, 0, 0);
+    else release(req);
   }
 
   /** A reply the proxy makes itself, queued behind the client's earlier commands. */
@@ -218,11 +355,20 @@ export class Router implements BackendEvents {
 
   /** Follows MOVED/ASK and retries transient cluster errors. False: pass the error on. */
   private redirect(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): boolean {
-    const s = start + 1;
+    const s = start + 1, sink = req.sink;
+    if (sink === null || sink.closed) return false;
     const moved = startsWith(buf, s, end, MOVED);
     if (moved || startsWith(buf, s, end, ASK)) {
       this.stats.redirects++;
       if (++req.redirects > this.opts.maxRedirects) return false;
+      // An older command of the client, sent before this one, is being retried (a multi-key
+      // part met TRYAGAIN) or waits: going now would overtake it. Held in the client's order
+      // (then out of retry itself, so that the last retry to end releases them all in order).
+      if (this.behindOlder(req)) {
+        this.hold(req);
+        if (req.inRetry) this.leaveRetry(req);
+        return true;
+      }
       const target = parseRedirect(buf, s + (moved ? MOVED.length : ASK.length), end - 2, conn.opts.host);
       if (target === null) return false;
       const node = this.topology.node(target.host, target.port);
@@ -232,11 +378,26 @@ export class Router implements BackendEvents {
       }
       if (moved) {
         this.topology.requestRefresh();
+        // A second MOVED for one command: the nodes disagree for a moment (the last step of a
+        // slot's move, target and source told in turn); back off and ask the table again.
+        if (req.redirects > 1 && this.retryLater(req)) {
+          setReply(req, buf, start, end);
+          return true;
+        }
         node.send(req);
       } else {
-        node.sendPair(ASKING_REQUEST, req);
+        node.sendAfter(ASKING, req);
       }
       return true;
+    }
+    // A node without the script or library (a promoted replica, a new master): give it, once.
+    if (!req.preloaded && (startsWith(buf, s, end, NOSCRIPT) || startsWith(buf, s, end, NO_FUNCTION))) {
+      const preload = this.preloadFor(req, buf[s] === NOSCRIPT[0]);
+      if (preload !== null) {
+        req.preloaded = true;
+        this.topology.node(conn.opts.host, conn.opts.port).sendAfter(preload, req);
+        return true;
+      }
     }
     if (startsWith(buf, s, end, TRYAGAIN) || startsWith(buf, s, end, CLUSTERDOWN) ||
         startsWith(buf, s, end, LOADING) || startsWith(buf, s, end, MASTERDOWN) ||
@@ -249,6 +410,28 @@ export class Router implements BackendEvents {
       }
     }
     return false;
+  }
+
+  /** Whether a command of `req`'s client older than it is being retried or is held. */
+  private behindOlder(req: Request): boolean {
+    const sink = req.sink!;
+    if (sink.retrying === 0 && sink.held === 0) return false;
+    const entry = req.parent ?? req;
+    for (let r = sink.oldestPending(); r !== null && r !== entry; r = r.next) {
+      if (r.inRetry || r.held) return true;
+      if (r.gather !== null) for (const p of r.gather.parts) if (p.inRetry) return true;
+    }
+    return false;
+  }
+
+  /** SCRIPT LOAD of an EVALSHA's script, or FUNCTION LOADs before an FCALL; null if unknown. */
+  private preloadFor(req: Request, noscript: boolean): Request[] | null {
+    const name = req.spec!.name;
+    if (!noscript) return name === "fcall" || name === "fcall_ro" ? this.scripts.preloadLibraries() : null;
+    if (name !== "evalsha" && name !== "evalsha_ro") return null;
+    const f = this.scratch;
+    if (readCommand(req.src, req.start, req.end, f) !== req.end - req.start || f.argc < 2) return null;
+    return this.scripts.preloadScript(argText(f, 1));
   }
 
   /**
@@ -279,7 +462,7 @@ export class Router implements BackendEvents {
 
   /** @internal timer target: resend unless the client has gone; out of time, give the last error. */
   resendNow(req: Request): void {
-    if (req.sink === null || req.sink.closed) return release(req);
+    if (req.sink === null || req.sink.closed) return this.drop(req);
     if (performance.now() >= req.retryUntil && req.replyEnd > req.replyStart) {
       return this.finish(req, req.reply, req.replyStart, req.replyEnd);
     }
@@ -326,6 +509,17 @@ export class Router implements BackendEvents {
     else log.warn("connection to {addr} failed: {reason}", { addr: node.addr, reason });
     this.topology.requestRefresh();
   }
+}
+
+const KEYSPACE_SECTIONS = new Set(["keyspace", "default", "all", "everything"]);
+const ASKING = [ASKING_REQUEST];
+
+/** OK if some master killed a script; NOTBUSY if none was running anywhere; else the first other error. */
+function killReply(replies: RespValue[]): Uint8Array {
+  if (replies.some((r) => r === "OK")) return R.OK;
+  const errors = replies.filter((r): r is RespError => r instanceof RespError);
+  const other = errors.find((e) => !e.message.startsWith("NOTBUSY"));
+  return R.errorReply((other ?? errors[0])?.message ?? "ERR unexpected reply");
 }
 
 function resend(router: Router, req: Request): void {

@@ -1,6 +1,7 @@
 // A growable byte buffer that collects output for one socket and writes it with backpressure.
 
 import type { Socket } from "bun";
+import { copyBytes } from "./copy-bytes.ts";
 
 /** Output bytes waiting for one socket: appended by many producers, written once per tick. */
 export class ByteQueue {
@@ -26,13 +27,8 @@ export class ByteQueue {
 
   appendRange(src: Uint8Array, start: number, end: number): void {
     const n = end - start;
-    if (n > 256) return this.append(src.subarray(start, end));
-    // Most commands and replies are small: a byte loop beats making a view to copy from.
     if (this.len + n > this.buf.length) this.makeRoom(n);
-    const buf = this.buf;
-    let o = this.len;
-    for (let i = start; i < end; i++) buf[o++] = src[i];
-    this.len = o;
+    this.len = copyBytes(this.buf, this.len, src, start, end);
   }
 
   /**

@@ -53,7 +53,7 @@ function ours(acl: Acl, args: Arg[]): string {
   const wire = encodeCommand(args);
   const f = new Frame();
   if (readCommand(wire, 0, wire.length, f) <= 0) throw new Error("frame");
-  const session = { id: 1, authed: true, user: acl.defaultUser, acl: null, cred: 0, describe: () => "" } as AclSession;
+  const session: AclSession = { id: 1, authed: true, user: acl.defaultUser, acl: null, cred: 0, proto: 2, describe: () => "" };
   const name = `acl|${String(args[1]).toLowerCase()}`;
   return Buffer.from(aclCommand(name, f, session, acl)).toString("latin1");
 }

@@ -166,9 +166,22 @@ describe("routing", () => {
     expect(await client.get("{user:1}:c")).toBe("1");
   });
 
-  test("multi-key commands across slots get Redis' CROSSSLOT error", async () => {
+  test("multi-key commands whose meaning needs one node get Redis' CROSSSLOT error across slots", async () => {
     expect(slot("cross:a")).not.toBe(slot("cross:b"));
-    await expect(client.mget("cross:a", "cross:b")).rejects.toThrow(/CROSSSLOT/);
+    await client.set("cross:a", "1");
+    await client.sadd("cross:s1", "x");
+    const refused: [string, ...string[]][] = [
+      ["MSETNX", "cross:a", "1", "cross:b", "2"], ["RENAME", "cross:a", "cross:b"], ["SUNIONSTORE", "cross:a", "cross:s1", "cross:b"],
+      ["SMOVE", "cross:s1", "cross:b", "x"], ["LMOVE", "cross:a", "cross:b", "LEFT", "LEFT"], ["BITOP", "AND", "cross:a", "cross:b"],
+      ["SINTERCARD", "2", "cross:s1", "cross:b"], ["ZUNIONSTORE", "cross:a", "2", "cross:s1", "cross:b"], ["COPY", "cross:a", "cross:b"],
+      ["EVAL", "return 1", "2", "cross:a", "cross:b"], ["PFMERGE", "cross:a", "cross:b"],
+    ];
+    for (const [cmd, ...args] of refused) await expect(client.call(cmd, ...args)).rejects.toThrow(/^CROSSSLOT Keys in request don't hash to the same slot/);
+    // Nothing was split and half applied: MSETNX set neither key.
+    expect(await client.exists("cross:b")).toBe(0);
+    expect(await client.get("cross:a")).toBe("1");
+    // Sharing a slot, they run.
+    expect(await client.msetnx("{cross}a", "1", "{cross}b", "2")).toBe(1);
   });
 
   test("10,000 pipelined commands across all nodes are answered in order", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { arityOk, COMMANDS, CommandTable, Route } from "../../../src/commands/command-table.ts";
+import { arityOk, COMMANDS, CommandTable, Merge, Route } from "../../../src/commands/command-table.ts";
 
 const enc = new TextEncoder();
 const find = (name: string) => { const b = enc.encode(name); return COMMANDS.lookup(b, 0, b.length); };
@@ -40,7 +40,32 @@ describe("command table", () => {
       expect(find(name)!.route).toBe(Route.UNSUPPORTED);
       expect(find(name)!.reason).not.toBe("");
     }
-    for (const name of ["ping", "auth", "select", "quit", "hello", "info"]) expect(find(name)!.route).toBe(Route.LOCAL);
+    for (const name of ["ping", "auth", "select", "quit", "hello", "asking", "role"]) expect(find(name)!.route).toBe(Route.LOCAL);
+  });
+
+  test("multi-key commands that Redis answers per key are split; those that need one node are not", () => {
+    for (const [name, merge, step] of [["mget", Merge.VALUES, 1], ["mset", Merge.ALL_OK, 2], ["del", Merge.SUM, 1],
+      ["unlink", Merge.SUM, 1], ["exists", Merge.SUM, 1], ["touch", Merge.SUM, 1]] as const) {
+      expect([find(name)!.route, find(name)!.merge, find(name)!.keyStep]).toEqual([Route.MULTI_KEY, merge, step]);
+    }
+    // Atomic or single-node meanings keep the same-slot rule (the node answers CROSSSLOT).
+    for (const name of ["msetnx", "rename", "smove", "lmove", "sunionstore", "zunionstore", "bitop", "pfmerge", "copy"]) expect(find(name)!.route).toBe(Route.KEY);
+    expect(find("sintercard")!.route).toBe(Route.NUMKEYS);
+  });
+
+  test("cluster-wide commands fan out; the façade and slot queries have routes of their own", () => {
+    for (const name of ["keys", "dbsize", "randomkey", "flushall", "flushdb", "lastsave", "scan", "info"]) expect(find(name)!.route).toBe(Route.FAN_OUT);
+    const sub = (a: string, b: string) => find(a)!.subcommands!.get(b)!;
+    for (const s of ["load", "exists", "flush", "kill"]) expect(sub("script", s).route).toBe(Route.FAN_OUT);
+    for (const s of ["load", "delete", "flush", "restore", "kill"]) expect(sub("function", s).route).toBe(Route.FAN_OUT);
+    for (const s of ["list", "dump", "stats"]) expect(sub("function", s).route).toBe(Route.ANY);
+    for (const s of ["slots", "shards", "nodes", "info", "myid", "keyslot"]) expect(sub("cluster", s).route).toBe(Route.FACADE);
+    expect(sub("cluster", "countkeysinslot").route).toBe(Route.SLOT_ARG);
+    // Commands about one node are refused with the reason.
+    expect(sub("cluster", "meet").route).toBe(Route.UNSUPPORTED);
+    expect(sub("cluster", "meet").reason).toContain("send it to the nodes");
+    expect(sub("config", "set").reason).toContain("per node");
+    expect(find("save")!.reason).toContain("per node");
   });
 
   test("arity follows Redis' convention", () => {

@@ -38,6 +38,7 @@ const INT_RANGES: Record<string, [number, number]> = {
   "server.max_clients": [1, Number.MAX_SAFE_INTEGER],
   "server.client_idle_timeout_ms": [0, 2 ** 31 - 1],
   "server.client_write_timeout_ms": [0, 2 ** 31 - 1],
+  "server.announce_port": [0, 65535],
   "cluster.refresh_interval_ms": [100, 2 ** 31 - 1],
   "cluster.connect_timeout_ms": [1, 2 ** 31 - 1],
   "cluster.command_timeout_ms": [1, 2 ** 31 - 1],
@@ -140,7 +141,7 @@ max_client_output_bytes = 1048576
 level = "debug"
 `;
     const expected: Config = {
-      server: { bind: "::", port: 7617, maxClients: 500, password: "s3cret", clientIdleTimeoutMs: 30000, clientWriteTimeoutMs: 1500 },
+      server: { bind: "::", port: 7617, maxClients: 500, password: "s3cret", clientIdleTimeoutMs: 30000, clientWriteTimeoutMs: 1500, announceHost: "", announcePort: 0 },
       cluster: {
         entryPoints: [
           { host: "10.0.0.1", port: 7000 },
@@ -180,7 +181,7 @@ level = "debug"
   test("omitted keys and sections take their defaults", () => {
     expect(parseConfig(MIN)).toEqual(defaultConfig(EP));
     expect(parseConfig(MIN)).toEqual({
-      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0, clientWriteTimeoutMs: 60000 },
+      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0, clientWriteTimeoutMs: 60000, announceHost: "", announcePort: 0 },
       cluster: {
         entryPoints: EP,
         username: "",
@@ -224,7 +225,7 @@ level = "debug"
   });
 
   test("the schema has exactly the keys of the brief", () => {
-    const nonInt = ["server.bind", "server.password", "cluster.entry_points", "cluster.username", "cluster.password", "log.level",
+    const nonInt = ["server.bind", "server.password", "server.announce_host", "cluster.entry_points", "cluster.username", "cluster.password", "log.level",
       "cluster.tls", "cluster.tls_ca_file", "cluster.tls_cert_file", "cluster.tls_key_file", "cluster.tls_server_name",
       "cluster.tls_verify", "tls.cert_file", "tls.key_file", "tls.key_passphrase", "tls.ca_file", "tls.auth_clients",
       "tls.min_version", "commands.deny", "commands.rename"];

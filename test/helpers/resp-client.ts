@@ -1,0 +1,84 @@
+// Raw RESP over a socket for byte-for-byte tests: send bytes, read back a given number of replies.
+
+import { NEED_MORE, ReplyScan, scanReply } from "../../src/resp/reply-reader.ts";
+import { encodeCommand } from "../../src/resp/reply-value.ts";
+
+/** Encodes commands (string or binary arguments) back to back, as one pipeline. */
+export function pipeline(commands: (string | Uint8Array)[][]): Uint8Array {
+  const parts = commands.map((c) => encodeCommand(c));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+/**
+ * Sends `payload` to 127.0.0.1:`port` and resolves with the replies, each as its own bytes,
+ * once `count` have arrived. Rejects if the peer closes first or `timeoutMs` passes.
+ */
+export async function exchange(port: number, payload: Uint8Array, count: number, timeoutMs = 30_000): Promise<Uint8Array[]> {
+  const replies: Uint8Array[] = [];
+  let buf = new Uint8Array(0);
+  const scan = new ReplyScan();
+  const { promise, resolve, reject } = Promise.withResolvers<Uint8Array[]>();
+  let written = 0;
+  const pump = (s: { write(b: Uint8Array): number }) => {
+    while (written < payload.length) {
+      const n = s.write(payload.subarray(written));
+      if (n <= 0) return;
+      written += n;
+    }
+  };
+  const sock = await Bun.connect({
+    hostname: "127.0.0.1", port,
+    socket: {
+      data(_s, chunk) {
+        const next = new Uint8Array(buf.length + chunk.length);
+        next.set(buf);
+        next.set(chunk, buf.length);
+        buf = next;
+        let at = 0;
+        for (;;) {
+          const n = scanReply(buf, at, buf.length, scan);
+          if (n === NEED_MORE) break;
+          if (n < 0) return reject(new Error("protocol error in reply"));
+          replies.push(buf.slice(at, at + n));
+          at += n;
+        }
+        buf = buf.slice(at);
+        if (replies.length >= count) resolve(replies);
+      },
+      drain(s) { pump(s); },
+      close() { reject(new Error(`closed after ${replies.length}/${count} replies`)); },
+      error(_s, e) { reject(e); },
+    },
+  });
+  const timer = setTimeout(() => reject(new Error(`${replies.length}/${count} replies after ${timeoutMs} ms`)), timeoutMs);
+  pump(sock);
+  try {
+    return await promise;
+  } finally {
+    clearTimeout(timer);
+    sock.end();
+  }
+}
+
+const dec = new TextDecoder();
+/** A reply as text, for readable assertions. */
+export const text = (b: Uint8Array) => dec.decode(b);
+
+/** A plain (non-cluster) redis-server on `port`, for comparing answers with one Redis. */
+export async function startStandalone(port: number): Promise<{ stop(): Promise<void> }> {
+  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    "--protected-mode", "no"], { stdout: "ignore", stderr: "ignore" });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const [r] = await exchange(port, encodeCommand(["PING"]), 1, 1000);
+      if (dec.decode(r) === "+PONG\r\n") break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) { proc.kill("SIGKILL"); throw new Error(`redis-server on ${port} did not start`); }
+    await Bun.sleep(50);
+  }
+  return { async stop() { proc.kill("SIGTERM"); await proc.exited; } };
+}
