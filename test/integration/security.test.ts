@@ -216,6 +216,21 @@ describe("backend credentials", () => {
   });
 });
 
+describe("RESP3", () => {
+  test("HELLO 3 AUTH logs in; ACL answers in RESP3; a user's backend credentials hold on RESP3 connections too", async () => {
+    const r = await rawPipeline(PORT, [
+      ["HELLO", "3", "AUTH", "default", "defpw"], ["ACL", "GETUSER", "sel"], ["ACL", "LOG", "0"],
+      ["AUTH", "app", "apw"], ["SET", "app:3", "x"], ["SET", "other3", "y"], ["GET", "app:3"],
+    ]);
+    expect(r[0]).toStartWith("%7\r\n$6\r\nserver\r\n");
+    expect(r[1]).toStartWith("%6\r\n$5\r\nflags\r\n*1\r\n$2\r\non\r\n");
+    expect(r[1]).toContain("$9\r\nselectors\r\n*2\r\n%3\r\n$8\r\ncommands\r\n");
+    expect(r[2]).toBe("*0\r\n");
+    expect(r.slice(3)).toEqual(["+OK\r\n", "+OK\r\n",
+      "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n", "$1\r\nx\r\n"]);
+  });
+});
+
 describe("--check", () => {
   test("warns when a config holding secrets is readable by others, and about users that are off", async () => {
     const file = join(dir, "check.toml");
