@@ -293,21 +293,22 @@ export class CommandTable {
   }
 
   /**
-   * Operator policy: the command (or "container|sub") is refused from now on, whoever asks.
-   * False if unknown.
+   * Operator policy: the command (or "container|sub") is refused from now on, whoever asks. One
+   * the proxy refuses anyway keeps its own refusal, which says why. False if unknown.
    */
   deny(name: string): boolean {
     const [top, sub] = name.toLowerCase().split("|", 2);
     const idx = this.specs.findIndex((s) => s.name === top);
     if (idx < 0) return false;
     const spec = this.specs[idx];
+    const denied = (s: CommandSpec): CommandSpec => (s.route === Route.UNSUPPORTED ? s : { ...s, route: Route.DENIED });
     if (sub === undefined) {
-      this.specs[idx] = { ...spec, route: Route.DENIED };
+      this.specs[idx] = denied(spec);
       return true;
     }
     const child = spec.subcommands?.get(sub);
     if (child === undefined) return false;
-    (spec.subcommands as Map<string, CommandSpec>).set(sub, { ...child, route: Route.DENIED });
+    (spec.subcommands as Map<string, CommandSpec>).set(sub, denied(child));
     return true;
   }
 
