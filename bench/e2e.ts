@@ -9,7 +9,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import calculateSlot from "cluster-key-slot";
-import { redisCli, startCluster, type ClusterHandle } from "../test/helpers/redis-cluster.ts";
+import { redisCli as cliPlain, startCluster, type ClusterHandle, type ClusterTls } from "../test/helpers/redis-cluster.ts";
+import { makeTestPki } from "../test/helpers/tls-certs.ts";
 import { fmtInt, maxOf, report, secs } from "./e2e-report.ts";
 import { hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
 
@@ -49,6 +50,11 @@ const USAGE = `usage: bun bench/e2e.ts [options]
                           latency-tracking before each run: the cost of [metrics], interleaved
   --admin-port P          serve the proxy's admin HTTP on P and scrape /metrics once a second during
                           the runs, as Prometheus would (default: no admin server)
+  --acl-user              the proxy leg runs as a user with key patterns (~key:* and two more,
+                          +@all): the cost of the per-command ACL check (AUTH via --user/-a)
+  --tls                   TLS everywhere: the cluster TLS-only (tls-port, tls-cluster, client
+                          certificates), predixy with [tls] on --port and TLS to the nodes, and
+                          redis-benchmark --tls on both legs (test CA in <cluster-dir>/pki)
   --json FILE             also write every run, machine-readably
   --markdown              print the summary as Markdown for bench/RESULTS.md
 `;
@@ -61,7 +67,7 @@ export interface Options {
   runTimeoutS: number; quick: boolean; basePort: number; masters: number; replicas: number;
   clusterDir: string; reuseCluster: boolean; keepCluster: boolean; workers: number; prefill: boolean; port: number;
   proxyCmd: string | null; proxyPort: number | null; proxyPid: number | null;
-  json: string | null; markdown: boolean; abMetrics: boolean; adminPort: number;
+  json: string | null; markdown: boolean; abMetrics: boolean; adminPort: number; aclUser: boolean; tls: boolean;
 }
 
 /** One redis-benchmark run, plus what the sampler saw of the proxy during it. */
@@ -100,6 +106,7 @@ function parseOptions(argv: string[]): Options {
       "proxy-cmd": { type: "string" }, "proxy-port": { type: "string" }, "proxy-pid": { type: "string" },
       json: { type: "string" }, markdown: { type: "boolean", default: false }, help: { type: "boolean", default: false },
       "ab-metrics": { type: "boolean", default: false }, "admin-port": { type: "string", default: "0" },
+      "acl-user": { type: "boolean", default: false }, tls: { type: "boolean", default: false },
     },
   });
   if (v.help) { process.stdout.write(USAGE); process.exit(0); }
@@ -128,6 +135,7 @@ function parseOptions(argv: string[]): Options {
     proxyPort: v["proxy-port"] ? int("proxy-port", v["proxy-port"]) : null,
     proxyPid: v["proxy-pid"] ? int("proxy-pid", v["proxy-pid"]) : null,
     json: v.json ? resolve(v.json) : null, markdown: v.markdown!, abMetrics: v["ab-metrics"]!, adminPort: int("admin-port", v["admin-port"]!, 0),
+    aclUser: v["acl-user"]!, tls: v.tls!,
   };
 }
 
@@ -136,6 +144,24 @@ function requestsFor(o: Options, depthIndex: number): number {
   if (o.requests) return o.requests[o.requests.length === 1 ? 0 : depthIndex];
   const n = 200_000 * Math.min(o.pipelines[depthIndex], 10);
   return o.quick ? n / 10 : n;
+}
+
+// ---- TLS (--tls): every redis-cli and redis-benchmark talks TLS with the test CA's client certificate ----
+
+let clusterTls: ClusterTls | undefined;
+let tlsFlags: string[] = [];
+
+function redisCli(port: number, args: string[]): Promise<string> {
+  return cliPlain(port, args, { tls: clusterTls });
+}
+
+async function setUpTls(o: Options): Promise<void> {
+  const dir = join(o.clusterDir, "pki");
+  const pki = existsSync(join(dir, "ca.crt"))
+    ? { caCert: join(dir, "ca.crt"), clientCert: join(dir, "client.crt"), clientKey: join(dir, "client.key"), serverCert: join(dir, "server.crt"), serverKey: join(dir, "server.key") }
+    : await makeTestPki(dir);
+  clusterTls = { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caCert };
+  tlsFlags = ["--tls", "--cacert", pki.caCert, "--cert", pki.clientCert, "--key", pki.clientKey];
 }
 
 // ---- processes we own: tracked so that cleanup, on error or Ctrl-C, leaves nothing behind ----
@@ -211,7 +237,7 @@ async function clusterUp(o: Options): Promise<string[]> {
   log(`starting ${o.masters} masters x ${o.replicas} replica(s) on ${o.basePort}-${o.basePort + total - 1} in ${o.clusterDir}`);
   const t0 = performance.now();
   const handle: ClusterHandle = await startCluster({
-    basePort: o.basePort, masters: o.masters, replicasPerMaster: o.replicas, dir: o.clusterDir, host: HOST,
+    basePort: o.basePort, masters: o.masters, replicasPerMaster: o.replicas, dir: o.clusterDir, host: HOST, tls: clusterTls,
   }).catch((e: Error) => {
     if (/in use/.test(e.message)) e.message += `\n(a cluster already up there? --reuse-cluster; else --base-port)`;
     throw e;
@@ -226,11 +252,11 @@ async function clusterUp(o: Options): Promise<string[]> {
  * found by letting it write one key per master and reading the key names back.
  */
 async function directTags(masters: Master[]): Promise<string[]> {
-  const probe = Bun.spawn(["redis-benchmark", "--cluster", "-h", HOST, "-p", String(masters[0].port), "-c", String(masters.length),
+  const probe = Bun.spawn(["redis-benchmark", ...tlsFlags, "--cluster", "-h", HOST, "-p", String(masters[0].port), "-c", String(masters.length),
     "-n", String(masters.length * 100), "-r", "1", "-t", "set", "-q"], { stdout: "ignore", stderr: "ignore" });
   await probe.exited;
   return Promise.all(masters.map(async (m) => {
-    const out = await new Response(Bun.spawn(["redis-cli", "-h", HOST, "-p", String(m.port), "--scan", "--pattern", "key:{*"]).stdout).text();
+    const out = await new Response(Bun.spawn(["redis-cli", ...tlsFlags, "-h", HOST, "-p", String(m.port), "--scan", "--pattern", "key:{*"]).stdout).text();
     // Two-character tags are padded with '}': "key:{8M}}:000000000000".
     const tag = /^key:(\{.+):\d{12}$/m.exec(out)?.[1];
     if (!tag) throw new BenchError(`prefill: no redis-benchmark key found on master ${m.port}`);
@@ -264,7 +290,7 @@ async function prefill(o: Options, masters: Master[], tmp: string): Promise<void
   }
   await Promise.all(sinks.map((s) => s.end()));
   await Promise.all(masters.map(async (m, i) => {
-    const p = Bun.spawn(["redis-cli", "-h", HOST, "-p", String(m.port), "--pipe"], {
+    const p = Bun.spawn(["redis-cli", ...tlsFlags, "-h", HOST, "-p", String(m.port), "--pipe"], {
       stdin: Bun.file(files[i]), stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL",
     });
     live.add(p);
@@ -328,9 +354,14 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
     return { port: o.proxyPort, pid, proc: null, cmd: `(already running on ${o.proxyPort})`, out: { text: "" } };
   }
   const config = join(tmp, "predixy.toml");
+  const t = clusterTls;
   writeFileSync(config, [
-    "[server]", `bind = "${HOST}"`, `port = ${o.port}`, "",
-    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, "",
+    "[server]", `bind = "${HOST}"`, `port = ${t ? 0 : o.port}`, "",
+    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`,
+    ...(t ? ["tls = true", `tls_ca_file = "${t.caFile}"`, `tls_cert_file = "${t.certFile}"`, `tls_key_file = "${t.keyFile}"`] : []), "",
+    ...(t ? ["[tls]", `port = ${o.port}`, `cert_file = "${t.certFile}"`, `key_file = "${t.keyFile}"`, `ca_file = "${t.caFile}"`, ""] : []),
+    // Three patterns, the matching one last: each command's key is globbed three times.
+    ...(o.aclUser ? ["[[users]]", `name = "bench"`, `password = "bench"`, `rules = "on +@all &* ~other:* ~{tag}:* ~key:*"`, ""] : []),
     "[performance]", `worker_threads = ${o.workers}`, "",
     "[log]", `level = "warning"`, "",
     "[admin]", `port = ${o.adminPort}`, "",
@@ -387,7 +418,8 @@ function benchArgs(o: Options, leg: Leg, proxy: Proxy, depth: number, test: stri
   // --ab-metrics: both legs go through the proxy, so both send what the proxy leg sends.
   const via = o.abMetrics ? "proxy" : leg;
   const target = via === "proxy" ? ["-h", HOST, "-p", String(proxy.port)] : ["--cluster", "-h", HOST, "-p", String(o.basePort)];
-  return ["redis-benchmark", ...target, "-c", String(o.clients), "-n", String(n),
+  const user = via === "proxy" && o.aclUser ? ["--user", "bench", "-a", "bench"] : [];
+  return ["redis-benchmark", ...tlsFlags, ...target, ...user, "-c", String(o.clients), "-n", String(n),
     "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q", ...testArgs(test, via)];
 }
 
@@ -524,6 +556,7 @@ async function main(): Promise<number> {
     }
     const tmp = mkdtempSync(join(tmpdir(), "predixy-bench-"));
     cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+    if (o.tls) await setUpTls(o);
     const entryPoints = await clusterUp(o);
     const masters = await clusterMasters(o.basePort);
     proxy = await proxyUp(o, entryPoints, tmp);

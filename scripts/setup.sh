@@ -73,6 +73,9 @@ if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/bin/redis-cli ]; then
   [ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || die "redis-server/redis-cli still missing after apt-get install"
 fi
 
+# ---- Tests: openssl makes the test CA for the TLS tests ----
+if ! command -v openssl >/dev/null 2>&1; then apt_install openssl; fi
+
 # ---- redis-py (Debian's python3-redis): the tests drive predixy with it, as a real client ----
 if ! /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; then
   apt_install python3-redis

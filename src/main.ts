@@ -2,12 +2,17 @@
 
 import { readFileSync } from "node:fs";
 import { getLogger } from "@logtape/logtape";
+import type { TLSOptions } from "bun";
+import type { Acl } from "./acl/acl.ts";
+import { BUILTIN_ACL_DATA, mergeAclData } from "./acl/acl-table.ts";
+import { fromCommandReply, type CommandAclData } from "./acl/command-info.ts";
+import { AclConfigError, applyCommandPolicy, backendCredentials, buildAcl } from "./acl/from-config.ts";
 import { BackendNode } from "./backend/backend-node.ts";
 import { query, type ControlAuth } from "./cluster/control-client.ts";
 import { Topology } from "./cluster/topology.ts";
 import { COMMANDS } from "./commands/command-table.ts";
 import { listen } from "./client/listener.ts";
-import { ConfigError, loadConfig, type Config } from "./config/config.ts";
+import { ConfigError, loadConfig, secretWarnings, type Config } from "./config/config.ts";
 import { parseCliArgs, UsageError, USAGE, type CliAction } from "./config/cli-args.ts";
 import { setupLogging } from "./logging.ts";
 import { startObservability } from "./observability.ts";
@@ -16,6 +21,8 @@ import { pingAddress, pingProxy } from "./ping.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
 import { internalRequest, Kind } from "./router/request.ts";
 import { Router } from "./router/router.ts";
+import { backendTls, type BackendTls } from "./tls/backend-tls.ts";
+import { serverTlsOptions } from "./tls/server-tls.ts";
 import { BUILD_COMMIT, VERSION, versionLine } from "./version.ts";
 import { exitWithParent, startWorkers, workerId } from "./workers.ts";
 
@@ -26,7 +33,7 @@ const log = getLogger(["predixy"]);
  * else, a bad config included (Docker reserves a health check's status 2).
  */
 async function main(argv: string[]): Promise<number> {
-  let cfg: Config;
+  let cfg: Config, tls: Tls;
   let action: CliAction | undefined;
   try {
     action = parseCliArgs(argv, process.env);
@@ -35,7 +42,14 @@ async function main(argv: string[]): Promise<number> {
     cfg = await loadConfig(action.configPath);
     if (action.kind === "ping") return ping(cfg);
     configPath = action.configPath;
-    if (action.check) { process.stdout.write(`${action.configPath}: OK\n`); return 0; }
+    tls = readTls(cfg);
+    if (action.check) {
+      // Without the cluster: rules and policy are checked against the built-in command table.
+      const { warnings } = security(cfg, null, new Stats(), true);
+      for (const w of [...secretWarnings(configPath, await Bun.file(configPath).text()), ...warnings]) process.stdout.write(`warning: ${w}\n`);
+      process.stdout.write(`${configPath}: OK\n`);
+      return 0;
+    }
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`predixy: ${err.message}\n`);
@@ -45,7 +59,57 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   setupLogging(cfg.log.level, cfg.log.format);
-  return serve(cfg);
+  for (const w of secretWarnings(configPath, await Bun.file(configPath).text())) log.warn("{warning}", { warning: w });
+  return serve(cfg, tls);
+}
+
+interface Tls {
+  cluster: BackendTls | null;
+  server: TLSOptions | null;
+}
+
+/** The TLS files, read (and so checked) before anything starts. Throws ConfigError naming the key. */
+function readTls(cfg: Config): Tls {
+  try {
+    return {
+      cluster: cfg.cluster.tls ? backendTls({
+        caFile: cfg.cluster.tlsCaFile, certFile: cfg.cluster.tlsCertFile, keyFile: cfg.cluster.tlsKeyFile,
+        serverName: cfg.cluster.tlsServerName, verify: cfg.cluster.tlsVerify,
+      }) : null,
+      server: cfg.tls.port ? serverTlsOptions(cfg.tls) : null,
+    };
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+/**
+ * [commands] applied to the command table and the users built over it. `commandReply`: the
+ * cluster's COMMAND (module and newer commands, their categories and key specs). `check`:
+ * names unknown to the built-in table are warnings (the cluster may know them at start-up).
+ * Throws ConfigError.
+ */
+function security(cfg: Config, commandReply: unknown, stats: Stats, check: boolean): { acl: Acl | null; warnings: string[] } {
+  const warnings: string[] = [];
+  let problems = applyCommandPolicy(COMMANDS, cfg.commands);
+  if (check) {
+    warnings.push(...problems.filter((p) => p.includes("unknown command")).map((p) => `${p} (not in the built-in table; checked again at start-up against the cluster's COMMAND)`));
+    problems = problems.filter((p) => !p.includes("unknown command"));
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const data: Record<string, CommandAclData> | undefined = commandReply ? mergeAclData(BUILTIN_ACL_DATA, fromCommandReply(commandReply)) : undefined;
+  try {
+    const acl = buildAcl(cfg, COMMANDS, data, stats);
+    for (const u of acl.users.values()) if (!u.enabled) warnings.push(`user "${u.name}" is off: no one can log in as it (add "on" to its rules)`);
+    return { acl, warnings };
+  } catch (err) {
+    if (!(err instanceof AclConfigError)) throw err;
+    if (check && err.message.includes("Unknown command or category")) {
+      warnings.push(`${err.message} (checked again at start-up against the cluster's COMMAND)`);
+      return { acl: null, warnings };
+    }
+    throw new ConfigError(`users: ${err.message}`);
+  }
 }
 
 async function ping(cfg: Config): Promise<number> {
@@ -58,27 +122,44 @@ async function ping(cfg: Config): Promise<number> {
 
 let configPath = "";
 
-async function serve(cfg: Config): Promise<number> {
+async function serve(cfg: Config, tls: Tls): Promise<number> {
   const stats = new Stats();
-  const { username, password } = cfg.cluster;
-  const authRequest = password
+  const creds = backendCredentials(cfg).list;
+  const authRequests = creds.map(({ username, password }) => password
     ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]))
-    : null;
-  const helloRequest = internalRequest(Kind.AUTH,
-    encodeCommand(password ? ["HELLO", "3", "AUTH", username || "default", password] : ["HELLO", "3"]));
-  let router: Router | null = null;
+    : null);
+  const helloRequests = creds.map(({ username, password }) => internalRequest(Kind.AUTH,
+    encodeCommand(password ? ["HELLO", "3", "AUTH", username || "default", password] : ["HELLO", "3"])));
+  const { username, password } = cfg.cluster;
   const auth = password ? { username, password } : null;
+
+  // The cluster's own command table first: rules may name module commands, and key specs and
+  // categories are then those of the Redis version actually running.
+  const commandReply = await learnCommands(cfg, auth, tls.cluster);
+  let acl: Acl;
+  try {
+    acl = security(cfg, commandReply, stats, false).acl!;
+    await checkCredentials(cfg, creds.slice(1), tls.cluster);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.fatal("{err}", { err: err.message });
+    return 2;
+  }
+
+  let router: Router | null = null;
   const topology = new Topology({
     entryPoints: cfg.cluster.entryPoints,
     auth,
+    tls: tls.cluster,
     refreshIntervalMs: cfg.cluster.refreshIntervalMs,
     connectTimeoutMs: cfg.cluster.connectTimeoutMs,
     makeNode: (host, port) => new BackendNode(host, port, {
       poolSize: cfg.pool.size,
       bufferSize: cfg.performance.bufferSize,
       connectTimeoutMs: cfg.cluster.connectTimeoutMs,
-      authRequest,
-      helloRequest,
+      authRequests,
+      helloRequests,
+      tls: tls.cluster,
       maxIdle: cfg.pool.maxIdle,
       maxPinned: cfg.pool.maxPinned,
     }, router!),
@@ -95,9 +176,10 @@ async function serve(cfg: Config): Promise<number> {
   router = new Router(topology, {
     maxRedirects: cfg.cluster.maxRedirects,
     retryTimeoutMs: cfg.cluster.retryTimeoutMs,
-    password: cfg.server.password,
+    acl,
     auth,
     connectTimeoutMs: cfg.cluster.connectTimeoutMs,
+    tls: tls.cluster,
     clients: () => listening?.clients ?? [],
     announceHost: cfg.server.announceHost,
     announcePort: cfg.server.announcePort,
@@ -111,21 +193,21 @@ async function serve(cfg: Config): Promise<number> {
     return 1;
   }
   for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
-  await learnCommands(topology, auth, cfg.cluster.connectTimeoutMs);
   obs.commandsLearned();
 
   try {
     listening = listen({
-      bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
+      bind: cfg.server.bind, port: cfg.server.port, tlsPort: cfg.tls.port, tls: tls.server, authClients: cfg.tls.authClients,
+      maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
       idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
       batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
       maxPubsubBytes: cfg.performance.maxPubsubOutputBytes,
-      bufferSize: cfg.performance.bufferSize, password: cfg.server.password,
+      bufferSize: cfg.performance.bufferSize, acl,
     }, router, stats);
   } catch (err) {
     const e = err as Error & { code?: string };
     const why = e.code === "EADDRINUSE" ? "address already in use" : e.code === "EACCES" ? "permission denied" : e.message;
-    log.fatal("cannot listen on {bind}:{port}: {why}", { bind: cfg.server.bind, port: cfg.server.port, why });
+    log.fatal("cannot listen on {bind}:{port}: {why}", { bind: cfg.server.bind, port: [cfg.server.port, cfg.tls.port].filter((p) => p > 0).join(","), why });
     return 1;
   }
 
@@ -139,13 +221,11 @@ async function serve(cfg: Config): Promise<number> {
   }, Math.max(50, Math.min(1000, cfg.cluster.commandTimeoutMs / 4)));
 
   log.info("predixy {version} ({commit}) worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
-    version: VERSION, commit: BUILD_COMMIT || "from source", worker: workerId, bind: cfg.server.bind, port: listening.server.port,
+    version: VERSION, commit: BUILD_COMMIT || "from source", worker: workerId, bind: cfg.server.bind,
+    port: [cfg.server.port && `${cfg.server.port}`, cfg.tls.port && `${cfg.tls.port} (TLS)`].filter(Boolean).join(" and "),
     masters: topology.table.masters.length, size: cfg.pool.size,
   });
   // The first process starts the others once it is itself listening (so a bad port fails once).
-  // systemd's ExecReload and `kill -HUP` mean "reload"; SIGHUP's default action would end the
-  // process. Until the config can be reloaded live, say what to do instead.
-  process.on("SIGHUP", () => log.warn("SIGHUP: reloading the configuration is not supported yet; restart predixy to apply changes"));
   const workers = workerId === 0 && cfg.performance.workerThreads > 1
     ? startWorkers(cfg.performance.workerThreads, (id, msg) => obs.group.onWorkerMessage(id, msg))
     : null;
@@ -157,16 +237,33 @@ async function serve(cfg: Config): Promise<number> {
   // Only the first process serves admin HTTP; its views cover every worker.
   if (workerId === 0 && !obs.startAdmin()) {
     workers?.stop();
-    listening.server.stop(true);
+    for (const s of listening.servers) s.stop(true);
     return 1;
   }
 
+  // SIGHUP (systemctl reload): certificates and keys are read again; connected clients keep their
+  // sessions. The rest of the configuration needs a restart until it can be reloaded live.
+  const live = listening;
+  const onHup = () => {
+    workers?.signal("SIGHUP");
+    log.warn("SIGHUP: only TLS certificates are reloaded; restart predixy to apply other changes");
+    if (!cfg.tls.port) return;
+    try {
+      live.reloadTls(serverTlsOptions(cfg.tls));
+      log.info("SIGHUP: TLS certificates reloaded from {cert}", { cert: cfg.tls.certFile });
+    } catch (err) {
+      log.error("SIGHUP: TLS certificates not reloaded, the old ones stay in use: {err}", { err: (err as Error).message });
+    }
+  };
+  process.on("SIGHUP", onHup);
+
   await nextSignal();
+  process.off("SIGHUP", onHup);
   // Readiness fails from here on, so a load balancer stops sending clients while they drain.
   draining = true;
   workers?.stop();
   // Stop accepting, let every client have the replies of what it already sent, then close.
-  listening.server.stop(false);
+  for (const s of listening.servers) s.stop(false);
   for (const c of listening.clients) c.finish();
   const drainMs = cfg.cluster.commandTimeoutMs;
   log.info("shutting down: waiting up to {ms} ms for the replies of {n} clients (a second signal stops at once)", {
@@ -177,10 +274,29 @@ async function serve(cfg: Config): Promise<number> {
   clearInterval(sweep);
   obs.stop();
   topology.stop();
-  listening.server.stop(true);
+  for (const s of listening.servers) s.stop(true);
   for (const c of listening.clients) c.close();
   for (const n of topology.allNodes()) n.closeAll("shutting down");
   return 0;
+}
+
+/**
+ * Each user's own backend credentials are tried once at start-up on an entry point: a wrong
+ * one would otherwise surface as that user's connections failing, and the node backing off
+ * for everyone. Throws ConfigError naming the user.
+ */
+async function checkCredentials(cfg: Config, creds: { username: string; password: string }[], tls: BackendTls | null): Promise<void> {
+  const e = cfg.cluster.entryPoints[0];
+  for (const c of creds) {
+    try {
+      await query(e.host, e.port, [["PING"]], c, Math.max(cfg.cluster.connectTimeoutMs, 5000), tls);
+    } catch (err) {
+      const users = cfg.users.filter((u) => u.clusterUsername === c.username && u.clusterPassword === c.password).map((u) => u.name);
+      const msg = (err as Error).message;
+      if (msg.startsWith("AUTH failed")) throw new ConfigError(`users ${users.join(", ")}: cluster_username/cluster_password refused by ${e.host}:${e.port}: ${msg}`);
+      log.warn("could not check the backend credentials of users {users} on {addr}: {err}", { users: users.join(", "), addr: `${e.host}:${e.port}`, err: msg });
+    }
+  }
 }
 
 /**
@@ -226,18 +342,24 @@ async function untilEmpty(set: Set<unknown>): Promise<void> {
 
 /**
  * Module commands, and commands newer than the built-in table, become routable by the key specs
- * the cluster itself reports. Best effort: without it the built-in table still serves.
+ * the cluster itself reports; the reply (null if no entry point gave one) also carries the ACL
+ * categories and key specs users are checked with. Best effort: the built-in tables still serve.
  */
-async function learnCommands(topology: Topology, auth: ControlAuth | null, timeoutMs: number): Promise<void> {
-  const m = topology.table.masters[0];
-  try {
-    const [reply] = await query(m.host, m.port, [["COMMAND"]], auth, Math.max(timeoutMs, 5000));
-    if (reply instanceof RespError) throw new Error(reply.message);
-    const added = COMMANDS.learn(reply);
-    if (added.length > 0) log.info("learned {count} commands from {addr}: {names}", { count: added.length, addr: m.addr, names: added.join(" ") });
-  } catch (err) {
-    log.warn("could not read COMMAND from {addr}: {err}; using the built-in command table", { addr: m.addr, err: (err as Error).message });
+async function learnCommands(cfg: Config, auth: ControlAuth | null, tls: BackendTls | null): Promise<unknown> {
+  const errors: string[] = [];
+  for (const e of cfg.cluster.entryPoints) {
+    try {
+      const [reply] = await query(e.host, e.port, [["COMMAND"]], auth, Math.max(cfg.cluster.connectTimeoutMs, 5000), tls);
+      if (reply instanceof RespError) throw new Error(reply.message);
+      const added = COMMANDS.learn(reply);
+      if (added.length > 0) log.info("learned {count} commands from {addr}: {names}", { count: added.length, addr: `${e.host}:${e.port}`, names: added.join(" ") });
+      return reply;
+    } catch (err) {
+      errors.push(`${e.host}:${e.port}: ${(err as Error).message}`);
+    }
   }
+  log.warn("could not read COMMAND ({errors}); using the built-in command table", { errors: errors.join("; ") });
+  return null;
 }
 
 process.on("uncaughtException", (err) => log.error("uncaught exception: {err}", { err: err?.stack ?? err }));

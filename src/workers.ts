@@ -17,7 +17,7 @@ export const workerId = Number(process.env[WORKER_ENV] ?? "0");
  * them. A worker that dies is restarted; all stop when the first process stops. Each has an
  * IPC channel to this process (structured clone), for the group's metrics (metrics/group.ts).
  */
-export function startWorkers(count: number, onMessage: (worker: number, msg: GroupMessage) => void): WorkerChannels & { stop(): void } {
+export function startWorkers(count: number, onMessage: (worker: number, msg: GroupMessage) => void): WorkerChannels & { stop(): void; signal(sig: NodeJS.Signals): void } {
   const procs = new Map<number, Subprocess>();
   let stopping = false;
   // A compiled executable sees a virtual path as argv[1], which is not an argument of ours.
@@ -46,6 +46,10 @@ export function startWorkers(count: number, onMessage: (worker: number, msg: Gro
     send(worker, msg) {
       const p = procs.get(worker);
       if (p !== undefined && p.exitCode === null && p.signalCode === null) p.send(msg);
+    },
+    /** Passes a signal on (SIGHUP: each worker reloads its certificates). */
+    signal(sig) {
+      for (const p of procs.values()) p.kill(sig);
     },
     stop() {
       stopping = true;

@@ -4,6 +4,7 @@ import type { Socket, SocketHandler } from "bun";
 import { ErrorKind, metrics, replyErrorKind } from "../metrics/recorder.ts";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import { Kind, type ReplySink, type Request } from "../router/request.ts";
+import { peerRefusal, type BackendTls } from "../tls/backend-tls.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markBackendDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
@@ -39,6 +40,8 @@ export interface BackendOptions {
   authRequest: Request | null;
   /** The node's metrics id (Metrics.nodeId). */
   nodeId: number;
+  /** Connect over TLS (the cluster's tls-port). */
+  tls: BackendTls | null;
 }
 
 /**
@@ -88,7 +91,7 @@ export class BackendConn implements Flushable {
     this.input = new InputBuffer(opts.bufferSize);
     if (opts.authRequest) this.enqueue(opts.authRequest);
     this.connectTimer = setTimeout(onConnectTimeout, opts.connectTimeoutMs, this);
-    Bun.connect<BackendConn>({ hostname: opts.host, port: opts.port, data: this, socket: HANDLERS })
+    Bun.connect<BackendConn>({ hostname: opts.host, port: opts.port, data: this, socket: opts.tls ? TLS_HANDLERS : HANDLERS, tls: opts.tls?.options })
       .catch((err: unknown) => this.lose(`connect failed: ${(err as Error).message ?? err}`));
   }
 
@@ -195,6 +198,15 @@ export class BackendConn implements Flushable {
     socket.setNoDelay(true);
     this.events.onConnectionState(this, ConnEvent.UP, "connected");
     this.flush();
+  }
+
+  /** TLS: nothing is written before the node's certificate is accepted (AUTH would give the password away). */
+  onHandshake(socket: Socket<BackendConn>, ok: boolean, err: Error | null): void {
+    if (this.state === ConnState.CLOSED) { socket.terminate(); return; }
+    const refusal = peerRefusal(this.opts.tls!.verify, ok, err);
+    if (refusal === null) return this.onOpen(socket);
+    this.lose(refusal, true);
+    socket.terminate();
   }
 
   onDrain(): void {
@@ -310,4 +322,11 @@ const HANDLERS: SocketHandler<BackendConn> = {
   end(sock) { sock.data.close("closed by peer"); },
   error(sock, err) { sock.data.close(`socket error: ${err.message}`); },
   connectError(sock, err) { sock.data.lose(`connect failed: ${err.message}`); },
+};
+
+/** Over TLS the connection is usable once the handshake is judged, not when TCP connects. */
+const TLS_HANDLERS: SocketHandler<BackendConn> = {
+  ...HANDLERS,
+  open() {},
+  handshake(sock, ok, err) { guard(sock.data, () => sock.data.onHandshake(sock, ok, err)); },
 };

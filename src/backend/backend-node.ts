@@ -6,11 +6,16 @@ import { Kind, type Request } from "../router/request.ts";
 import { PinnedPool } from "../session/pinned-pool.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
-export interface NodeOptions extends Omit<BackendOptions, "host" | "port" | "nodeId"> {
-  /** Shared connections per node and protocol (`pool.size`). */
+export interface NodeOptions extends Omit<BackendOptions, "host" | "port" | "authRequest" | "nodeId"> {
+  /** Shared connections per node, protocol and backend credential (`pool.size`). */
   poolSize: number;
-  /** Sent first on a RESP3 connection: HELLO 3, with the cluster's credentials if it has them. */
-  helloRequest: Request;
+  /**
+   * Per backend credential (index = Request.cred): AUTH sent first on a RESP2 connection (null:
+   * none needed), and HELLO 3 with those credentials on a RESP3 one. Each credential has pools
+   * of its own: a connection authenticates once, as one user, for all it carries.
+   */
+  authRequests: (Request | null)[];
+  helloRequests: Request[];
   /** Idle private connections kept (`pool.max_idle`), and how many a node may have (`pool.max_pinned`). */
   maxIdle: number;
   maxPinned: number;
@@ -35,8 +40,8 @@ export class BackendNode {
   ) {
     this.addr = formatAddr(host, port);
     this.id = metrics.nodeId(this.addr);
-    // RESP2 connections first, then as many RESP3 ones (opened only for RESP3 clients).
-    this.conns = Array.from({ length: 2 * opts.poolSize }, () => null);
+    // Per credential, RESP2 connections first, then as many RESP3 ones (opened only for RESP3 clients).
+    this.conns = Array.from({ length: 2 * opts.poolSize * opts.authRequests.length }, () => null);
     this.pinned = new PinnedPool(this, opts, events);
   }
 
@@ -61,10 +66,10 @@ export class BackendNode {
     conn.enqueue(req);
   }
 
-  /** The shared connection of `req`'s protocol that its affinity picks. */
+  /** The shared connection of `req`'s credential and protocol that its affinity picks. */
   private connFor(req: Request): BackendConn {
     const size = this.opts.poolSize;
-    const i = (req.affinity % size) + (req.proto === 3 ? size : 0);
+    const i = (2 * req.cred + (req.proto === 3 ? 1 : 0)) * size + (req.affinity % size);
     const conn = this.conns[i];
     return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
   }
@@ -90,7 +95,7 @@ export class BackendNode {
     return owner !== null && owner !== this;
   }
 
-  /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */
+  /** Opens the default credential's RESP2 connections that are not open yet (warm-up: `pool.min_idle`). */
   warm(count: number): void {
     for (let i = 0; i < Math.min(count, this.opts.poolSize); i++) {
       const c = this.conns[i];
@@ -130,9 +135,12 @@ export class BackendNode {
   }
 
   private open(i: number): BackendConn {
-    const resp3 = i >= this.opts.poolSize;
-    const authRequest = resp3 ? this.opts.helloRequest : this.opts.authRequest;
-    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port, authRequest, nodeId: this.id }, this.events);
+    const pool = Math.floor(i / this.opts.poolSize), cred = pool >> 1;
+    const authRequest = pool & 1 ? this.opts.helloRequests[cred] : this.opts.authRequests[cred];
+    const conn = new BackendConn({
+      host: this.host, port: this.port, bufferSize: this.opts.bufferSize, connectTimeoutMs: this.opts.connectTimeoutMs,
+      authRequest, tls: this.opts.tls, nodeId: this.id,
+    }, this.events);
     this.conns[i] = conn;
     return conn;
   }

@@ -5,6 +5,8 @@ import { getLogger } from "@logtape/logtape";
 import { hotKeys } from "../metrics/hot-keys.ts";
 import { ErrorKind, metrics } from "../metrics/recorder.ts";
 import { slowlog, slowlogArgs } from "../metrics/slowlog.ts";
+import type { Acl } from "../acl/acl.ts";
+import type { AclUser } from "../acl/user.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
@@ -27,8 +29,8 @@ export interface ClientLimits {
   /** Queued reply bytes past which the client is disconnected; 0 = no limit. */
   maxOutputBytes: number;
   bufferSize: number;
-  /** Empty: no AUTH needed. */
-  password: string;
+  /** Users: a new client is the default user, authenticated if that needs no password. */
+  acl: Acl;
   /** 0: clients are never closed for idleness, so their activity need not be timed. */
   idleTimeoutMs: number;
   /** A client whose socket has taken no reply bytes for this long is closed; 0 = never. */
@@ -64,6 +66,9 @@ export class ClientConn implements Flushable, ClientSession {
   private pushBytes = 0;
   retrying = 0;
   held = 0;
+  user!: AclUser;
+  acl: AclUser | null = null;
+  cred = 0;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
   /** Reading is paused: batch_size in flight, or a node behind. */
@@ -101,7 +106,7 @@ export class ClientConn implements Flushable, ClientSession {
     private readonly limits: ClientLimits,
     private readonly stats: Stats,
   ) {
-    this.authed = limits.password === "";
+    limits.acl.attachDefault(this);
     this.maxOutputBytes = limits.maxOutputBytes || OUTPUT_CEILING;
     this.out = new ByteQueue(limits.bufferSize);
     this.input = new InputBuffer(limits.bufferSize);
@@ -385,7 +390,7 @@ export class ClientConn implements Flushable, ClientSession {
       `name=${this.name} age=${age} idle=${idle} flags=${flags} db=0 sub=${subs?.channels.size ?? 0} ` +
       `psub=${subs?.patterns.size ?? 0} ssub=${subs?.shard.size ?? 0} multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
       `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=${cmd} ` +
-      `user=default redir=-1 resp=${this.proto}`;
+      `user=${this.user.name} redir=-1 resp=${this.proto}`;
   }
 
   get localAddress(): string {

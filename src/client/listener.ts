@@ -1,24 +1,44 @@
 // The client-facing server: Bun.listen handlers shared by every client socket.
 
-import type { Socket, SocketHandler, TCPSocketListener, TCPSocketListenOptions } from "bun";
+import type { Socket, SocketHandler, TCPSocketListener, TCPSocketListenOptions, TLSOptions } from "bun";
 import { getLogger } from "@logtape/logtape";
 import { ERR_MAX_CLIENTS } from "../resp/replies.ts";
 import type { Router } from "../router/router.ts";
 import type { Stats } from "../metrics/stats.ts";
+import { handshakeRefusal, type AuthClients } from "../tls/server-tls.ts";
 import { ClientConn, type ClientLimits } from "./client-conn.ts";
 
 const log = getLogger(["predixy", "client"]);
 
 export interface ListenOptions extends ClientLimits {
   bind: string;
+  /** Plaintext port; 0 = none. */
   port: number;
+  /** TLS port; 0 = none. */
+  tlsPort: number;
+  /** Bun.listen's tls options for tlsPort (see tls/server-tls.ts). */
+  tls: TLSOptions | null;
+  authClients: AuthClients;
   maxClients: number;
   /** Let several processes listen on the port (worker processes). */
   reusePort: boolean;
 }
 
-/** Starts accepting clients. Returns the listener and the live client set (for sweeps and shutdown). */
-export function listen(opts: ListenOptions, router: Router, stats: Stats): { server: TCPSocketListener<ClientConn | null>; clients: Set<ClientConn> } {
+type Listener = TCPSocketListener<ClientConn | null>;
+
+export interface Listening {
+  /** Every listener (plaintext and TLS): stop them to stop accepting. */
+  servers: Listener[];
+  clients: Set<ClientConn>;
+  /**
+   * New certificates for the TLS port: a listener with `tls` takes the port beside the old
+   * one, which then stops accepting; connected clients are not touched.
+   */
+  reloadTls(tls: TLSOptions): void;
+}
+
+/** Starts accepting clients. Returns the listeners and the live client set (for sweeps and shutdown). */
+export function listen(opts: ListenOptions, router: Router, stats: Stats): Listening {
   const clients = new Set<ClientConn>();
 
   const handlers: SocketHandler<ClientConn | null> = {
@@ -73,16 +93,50 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): { ser
     },
   };
 
-  // reusePort works with Bun.listen but is missing from its type declarations.
-  const listenOptions: TCPSocketListenOptions<ClientConn | null> & { reusePort: boolean } = {
-    hostname: opts.bind, port: opts.port, data: null, socket: handlers, reusePort: opts.reusePort, allowHalfOpen: true,
+  // TLS clients are let in, or refused and counted, once their handshake is judged.
+  const tlsHandlers: SocketHandler<ClientConn | null> = {
+    ...handlers,
+    handshake(sock, ok, err) {
+      const why = handshakeRefusal(opts.authClients, sock, ok, err);
+      if (why === null) return;
+      stats.tlsRefused++;
+      log.debug("TLS client {addr} refused: {why}", { addr: sock.remoteAddress, why });
+      sock.data?.close();
+      sock.terminate();
+    },
   };
-  const server = Bun.listen<ClientConn | null>(listenOptions);
+
+  // reusePort works with Bun.listen but is missing from its type declarations. The TLS port
+  // always sets it: a certificate reload opens the new listener before closing the old one.
+  const start = (port: number, tls: TLSOptions | null): Listener => {
+    const listenOptions: TCPSocketListenOptions<ClientConn | null> & { reusePort: boolean } = {
+      hostname: opts.bind, port, data: null, socket: tls ? tlsHandlers : handlers,
+      reusePort: opts.reusePort || tls !== null, allowHalfOpen: true, ...(tls ? { tls } : {}),
+    };
+    return Bun.listen<ClientConn | null>(listenOptions);
+  };
+  const servers: Listener[] = [];
+  try {
+    if (opts.port > 0) servers.push(start(opts.port, null));
+    if (opts.tlsPort > 0) servers.push(start(opts.tlsPort, opts.tls));
+  } catch (err) {
+    for (const s of servers) s.stop(true);
+    throw err;
+  }
 
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const c of clients) c.sweep(now);
   }, opts.idleTimeoutMs > 0 ? Math.min(1000, opts.idleTimeoutMs) : 1000);
   sweep.unref?.();
-  return { server, clients };
+  return {
+    servers, clients,
+    reloadTls(tls) {
+      const i = servers.findIndex((s) => s.port === opts.tlsPort);
+      if (i < 0) return;
+      const fresh = start(opts.tlsPort, tls);
+      servers[i].stop(false);
+      servers[i] = fresh;
+    },
+  };
 }

@@ -4,6 +4,7 @@ import { getLogger } from "@logtape/logtape";
 import { BackendNode, formatAddr } from "../backend/backend-node.ts";
 import type { Request } from "../router/request.ts";
 import { RespError, type RespValue } from "../resp/reply-value.ts";
+import type { BackendTls } from "../tls/backend-tls.ts";
 import { query, type ControlAuth } from "./control-client.ts";
 import { NO_NODE, SLOT_COUNT, SlotTable } from "./slot-table.ts";
 
@@ -12,6 +13,8 @@ const log = getLogger(["predixy", "topology"]);
 export interface TopologyOptions {
   entryPoints: { host: string; port: number }[];
   auth: ControlAuth | null;
+  /** TLS to the nodes ([cluster] tls), for topology queries as for client traffic. */
+  tls: BackendTls | null;
   refreshIntervalMs: number;
   connectTimeoutMs: number;
   /** Creates the node object for an address (wires its connections to the router). */
@@ -60,7 +63,7 @@ export class Topology {
 
   /** Sends `commands` to `node` on a connection of their own (control path: see control-client). */
   queryNode(node: BackendNode, commands: string[][]): Promise<RespValue[]> {
-    return query(node.host, node.port, commands, this.opts.auth, this.opts.connectTimeoutMs);
+    return query(node.host, node.port, commands, this.opts.auth, this.opts.connectTimeoutMs, this.opts.tls);
   }
 
   allNodes(): IterableIterator<BackendNode> {
@@ -137,7 +140,7 @@ export class Topology {
         running++;
         let hedged = false;
         const hedge = setTimeout(() => { hedged = true; launch(); }, HEDGE_MS);
-        query(host, port, [["CLUSTER", "SLOTS"]], this.opts.auth, this.opts.connectTimeoutMs)
+        query(host, port, [["CLUSTER", "SLOTS"]], this.opts.auth, this.opts.connectTimeoutMs, this.opts.tls)
           .then(([reply]) => {
             if (settled) return;
             if (reply instanceof RespError) throw new Error(reply.message);

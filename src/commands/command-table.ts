@@ -33,6 +33,8 @@ export const enum Route {
   SUBCOMMAND,
   /** Refused with `-ERR … not supported by proxy`; `reason` may say more. */
   UNSUPPORTED,
+  /** Refused by the operator's policy (`[commands] deny`). */
+  DENIED,
 }
 
 /** How the replies of a MULTI_KEY or FAN_OUT command's parts become the client's reply. */
@@ -63,7 +65,7 @@ export const enum Merge {
 }
 
 export interface CommandSpec {
-  /** Small integer, unique in the process (1…): the slot of the command's counters (metrics/). */
+  /** Small integer, unique in the process (1…; 0 is an unknown command): the index of per-command data (metrics/, acl/). */
   readonly id: number;
   /** Lower-case name; for subcommands "container|sub". */
   readonly name: string;
@@ -85,6 +87,8 @@ export interface CommandSpec {
   readonly wireName: Uint8Array;
   readonly reason: string;
   readonly subcommands: ReadonlyMap<string, CommandSpec> | null;
+  /** First key, last key (negative: from the end) and step, as the legacy COMMAND fields give them. */
+  readonly keyRange: readonly [number, number, number];
 }
 
 interface RawSpec {
@@ -199,7 +203,8 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
       subcommands.set(sub, makeSpec(`${name}|${sub}`, subRaw));
     }
   }
-  if (LOCAL.includes(name) || LOCAL_SUB.includes(name)) {
+  // ACL subcommands too: the users a client sees are the proxy's, never the cluster's.
+  if (LOCAL.includes(name) || LOCAL_SUB.includes(name) || name.startsWith("acl|")) {
     route = Route.LOCAL;
     local = name;
   } else if (STATEFUL.has(name)) {
@@ -249,7 +254,7 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
     id: BY_ID.length, name, arity: raw.arity, route, keyAt, local, reason, subcommands, merge, keyStep,
     wireName: route === Route.MULTI_KEY ? new TextEncoder().encode(`$${name.length}\r\n${name}\r\n`) : NO_BYTES,
     write: flags.has("write"), readonly: flags.has("readonly"),
-    blockOption: STREAMS.includes(name),
+    blockOption: STREAMS.includes(name), keyRange: [raw.keyStart, raw.keyStop, raw.step],
   };
   BY_ID.push(spec);
   return spec;
@@ -312,6 +317,51 @@ export class CommandTable {
 
   get size(): number {
     return this.specs.length;
+  }
+
+  /** Every command and subcommand, containers before their subcommands. */
+  *all(): IterableIterator<CommandSpec> {
+    for (const spec of this.specs) {
+      yield spec;
+      if (spec.subcommands) yield* spec.subcommands.values();
+    }
+  }
+
+  /**
+   * Redis' rename-command: the command answers to `to` only; `to` empty disables it (it is then
+   * unknown, as in Redis). Replies keep the command's own name. False if `from` is unknown.
+   */
+  rename(from: string, to: string): boolean {
+    const idx = this.names.findIndex((n) => new TextDecoder().decode(n) === from.toLowerCase());
+    if (idx < 0) return false;
+    if (to === "") {
+      this.specs.splice(idx, 1);
+      this.names.splice(idx, 1);
+    } else {
+      this.names[idx] = new TextEncoder().encode(to.toLowerCase());
+    }
+    this.index();
+    return true;
+  }
+
+  /**
+   * Operator policy: the command (or "container|sub") is refused from now on, whoever asks. One
+   * the proxy refuses anyway keeps its own refusal, which says why. False if unknown.
+   */
+  deny(name: string): boolean {
+    const [top, sub] = name.toLowerCase().split("|", 2);
+    const idx = this.specs.findIndex((s) => s.name === top);
+    if (idx < 0) return false;
+    const spec = this.specs[idx];
+    const denied = (s: CommandSpec): CommandSpec => (s.route === Route.UNSUPPORTED ? s : { ...s, route: Route.DENIED });
+    if (sub === undefined) {
+      this.specs[idx] = denied(spec);
+      return true;
+    }
+    const child = spec.subcommands?.get(sub);
+    if (child === undefined) return false;
+    (spec.subcommands as Map<string, CommandSpec>).set(sub, denied(child));
+    return true;
   }
 
   /**

@@ -11,6 +11,13 @@ export class Stats {
   outputLimitDisconnections = 0;
   redirects = 0;
   retries = 0;
+  aclDeniedAuth = 0;
+  aclDeniedCmd = 0;
+  aclDeniedKey = 0;
+  aclDeniedChannel = 0;
+  /** TLS clients refused at the handshake: not TLS, an untrusted or expired certificate, none when one is required. */
+  tlsRefused = 0;
+
   /** Bytes read from clients and replies queued for them. */
   bytesIn = 0;
   bytesOut = 0;

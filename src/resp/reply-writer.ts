@@ -4,7 +4,7 @@
  * The shapes a made-up reply can take. A JS string is a bulk string, a number an integer, null
  * the null reply, an array an array; the classes cover what RESP3 tells apart from RESP2.
  */
-export type ReplyValue = string | number | null | Uint8Array | ReplyValue[] | Simple | ReplyMap | Verbatim;
+export type ReplyValue = string | number | null | Uint8Array | ReplyValue[] | Simple | ReplyMap | Verbatim | Double;
 
 /** `+text` in both protocols. */
 export class Simple {
@@ -19,6 +19,11 @@ export class ReplyMap {
 /** Text meant for people (INFO, CLIENT INFO): a verbatim string in RESP3, a bulk string in RESP2. */
 export class Verbatim {
   constructor(readonly text: string) {}
+}
+
+/** A double (`,` in RESP3); in RESP2 a bulk string printed as C's %.17g, as Redis prints it. */
+export class Double {
+  constructor(readonly value: number) {}
 }
 
 /** A client's protocol version. */
@@ -53,6 +58,10 @@ function write(v: ReplyValue, proto: Proto, out: (string | Uint8Array)[]): void 
     for (const x of v) write(x, proto, out);
   } else if (v instanceof Simple) {
     out.push(`+${v.text}\r\n`);
+  } else if (v instanceof Double) {
+    const p = v.value.toPrecision(17);
+    const g = p.includes("e") || !p.includes(".") ? p : p.replace(/\.?0+$/, "");
+    out.push(proto === 3 ? `,${g}\r\n` : `$${g.length}\r\n${g}\r\n`);
   } else if (v instanceof Verbatim) {
     if (proto === 3) out.push(`=${enc.encode(v.text).length + 4}\r\ntxt:${v.text}\r\n`);
     else out.push(`$${enc.encode(v.text).length}\r\n${v.text}\r\n`);

@@ -1,5 +1,7 @@
 // Commands the proxy answers itself: connection state stays in the proxy, never on a shared backend.
 
+import { aclCommand } from "../acl/acl-command.ts";
+import type { Acl, AclSession } from "../acl/acl.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import { encodeReply, ReplyMap, Verbatim, type Proto } from "../resp/reply-writer.ts";
@@ -7,9 +9,7 @@ import { COMMANDS } from "../commands/command-table.ts";
 import { answerAdmin, type AdminContext } from "./admin-commands.ts";
 
 /** The per-client state local commands read and change. */
-export interface LocalSession {
-  readonly id: number;
-  authed: boolean;
+export interface LocalSession extends AclSession {
   name: string;
   /** The protocol the client chose with HELLO: replies are encoded in it. */
   proto: Proto;
@@ -22,9 +22,9 @@ export interface LocalSession {
   closeAfterReplies(): void;
 }
 
-/** What local commands need from the process: its password and its admin views. */
+/** What local commands need from the process: its users and its admin views. */
 export interface LocalContext {
-  password: string;
+  acl: Acl;
   admin: AdminContext;
 }
 
@@ -36,10 +36,10 @@ const ROLE = new TextEncoder().encode("*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
 export const RESET = new TextEncoder().encode("+RESET\r\n");
 
 /** RESET's effect on what predixy keeps of a client (a session's own state is its business). */
-export function resetSession(s: LocalSession, password: string): void {
+export function resetSession(s: LocalSession, acl: Acl): void {
   s.name = "";
   s.proto = 2;
-  s.authed = password === "";
+  acl.attachDefault(s);
 }
 
 /**
@@ -47,7 +47,7 @@ export function resetSession(s: LocalSession, password: string): void {
  * the answer needs every worker process (SLOWLOG, LATENCY HISTOGRAM …).
  */
 export function answerLocally(name: string, f: Frame, s: LocalSession, ctx: LocalContext): Uint8Array | Promise<Uint8Array> {
-  const password = ctx.password;
+  const acl = ctx.acl;
   switch (name) {
     case "ping":
       if (f.argc > 2) return R.errorReply("ERR wrong number of arguments for 'ping' command");
@@ -71,13 +71,12 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, ctx: Loca
     case "role":
       return ROLE;
     case "reset":
-      resetSession(s, password);
+      resetSession(s, acl);
       return RESET;
     case "auth":
-      if (f.argc > 3) return R.ERR_SYNTAX;
-      return auth(s, password, f.argc === 2 ? null : text(f, 1), text(f, f.argc - 1));
+      return acl.auth(s, f);
     case "hello":
-      return hello(f, s, password);
+      return hello(f, s, acl);
     case "client|setname": {
       if (!validName(f.arg(2))) return ERR_CLIENT_NAME;
       s.name = text(f, 2);
@@ -94,6 +93,7 @@ export function answerLocally(name: string, f: Frame, s: LocalSession, ctx: Loca
     case "command|count":
       return R.intReply(COMMANDS.size);
     default:
+      if (name.startsWith("acl|")) return aclCommand(name, f, s, acl);
       return answerAdmin(name, f, ctx.admin, s.proto);
   }
 }
@@ -109,17 +109,8 @@ function validName(b: Uint8Array): boolean {
 
 const ERR_HELLO_NOAUTH = R.errorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
 
-function auth(s: LocalSession, password: string, user: string | null, pass: string): Uint8Array {
-  // Without a password the default user takes any (Redis' "nopass"); AUTH <pass> alone is an error.
-  if (password === "") return user === null ? R.ERR_NOPASS : user === "default" ? R.OK : R.ERR_WRONGPASS;
-  user ??= "default";
-  if (user !== "default" || pass !== password) return R.ERR_WRONGPASS;
-  s.authed = true;
-  return R.OK;
-}
-
 /** HELLO [protover [AUTH user pass] [SETNAME name]]: predixy's own map, in the protocol chosen. */
-function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
+function hello(f: Frame, s: LocalSession, acl: Acl): Uint8Array {
   let i = 1, proto = s.proto;
   if (f.argc > 1) {
     const v = text(f, 1);
@@ -130,11 +121,11 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
   }
   // Every option is checked before any takes effect, as Redis does.
   let name: string | null = null;
-  let credentials: [string, string] | null = null;
+  let credentials: [string, Uint8Array] | null = null;
   for (; i < f.argc; i++) {
     const opt = text(f, i).toLowerCase();
     if (opt === "auth" && i + 2 < f.argc) {
-      credentials = [text(f, i + 1), text(f, i + 2)];
+      credentials = [text(f, i + 1), f.arg(i + 2)];
       i += 2;
     } else if (opt === "setname" && i + 1 < f.argc) {
       if (!validName(f.arg(++i))) return ERR_CLIENT_NAME;
@@ -144,7 +135,7 @@ function hello(f: Frame, s: LocalSession, password: string): Uint8Array {
     }
   }
   if (credentials !== null) {
-    const r = auth(s, password, credentials[0], credentials[1]);
+    const r = acl.login(s, credentials[0], credentials[1], text(f, 0));
     if (r !== R.OK) return r;
   }
   if (!s.authed) return ERR_HELLO_NOAUTH;

@@ -67,6 +67,8 @@ export class Request {
    * node share a connection and run in the order sent.
    */
   affinity = 0;
+  /** Which backend credentials (and so which pool of node connections) it runs under; 0 = [cluster] username/password. */
+  cred = 0;
   /** The reply, `reply[replyStart, replyEnd)`: offsets, so the hot path makes no views. */
   reply: Uint8Array = EMPTY;
   replyStart = 0;
@@ -119,6 +121,7 @@ export function release(r: Request): void {
   r.held = false;
   r.preloaded = false;
   r.slot = -1;
+  r.cred = 0;
   r.target = null;
   r.session = null;
   if (r.gather !== null) {

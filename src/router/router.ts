@@ -1,6 +1,8 @@
 // Routing: a framed command → its node (by slot), a local answer, or an error; redirects and retries.
 
 import { getLogger } from "@logtape/logtape";
+import type { Acl } from "../acl/acl.ts";
+import type { BackendTls } from "../tls/backend-tls.ts";
 import { ConnEvent, type BackendConn, type BackendEvents } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import { arityOk, COMMANDS, Merge, Route, type CommandSpec } from "../commands/command-table.ts";
@@ -52,9 +54,11 @@ export interface RouterOptions {
   /** The cluster's credentials, for predixy's subscriber connections. */
   auth: { username: string; password: string } | null;
   connectTimeoutMs: number;
+  tls: BackendTls | null;
   maxRedirects: number;
   retryTimeoutMs: number;
-  password: string;
+  /** Users: authentication, and the permission check of restricted ones. */
+  acl: Acl;
   /** What the cluster façade advertises; "" / 0: the address and port the client connected to. */
   announceHost: string;
   announcePort: number;
@@ -89,8 +93,8 @@ export class Router implements BackendEvents, SessionHost {
     readonly stats: Stats,
   ) {
     this.retryTimeoutMs = opts.retryTimeoutMs;
-    this.local = { password: opts.password, admin: opts.admin };
-    this.pubsub = new PubSub(this, { auth: opts.auth, connectTimeoutMs: opts.connectTimeoutMs });
+    this.local = { acl: opts.acl, admin: opts.admin };
+    this.pubsub = new PubSub(this, { auth: opts.auth, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls });
   }
 
   /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
@@ -112,6 +116,11 @@ export class Router implements BackendEvents, SessionHost {
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
       return this.answer(c, R.ERR_NOAUTH, spec, ErrorKind.REFUSED);
     }
+    // Only users with restrictions are checked (every key, before any split): for the others this is the whole cost.
+    if (c.acl !== null) {
+      const denied = this.opts.acl.deny(c, spec, f);
+      if (denied !== null) return this.refuse(c, denied, spec);
+    }
     if (c.session !== null) return c.session.dispatch(f, spec);
     if (c.subs !== null) {
       const refused = this.pubsub.restricted(c, f, spec);
@@ -128,7 +137,7 @@ export class Router implements BackendEvents, SessionHost {
 
   resetClient(c: ClientSession): void {
     this.pubsub.clientGone(c);
-    resetSession(c, this.opts.password);
+    resetSession(c, this.opts.acl);
   }
 
   /** The client's connection is gone: its subscriptions end. */
@@ -237,6 +246,7 @@ export class Router implements BackendEvents, SessionHost {
     req.end = f.base + f.size;
     req.slot = slot;
     req.affinity = c.id;
+    req.cred = c.cred;
     req.proto = c.proto;
     c.track(req);
     return req;
@@ -776,5 +786,6 @@ function wrongArity(spec: CommandSpec): Uint8Array {
 }
 
 function unsupported(spec: CommandSpec, why: string): Uint8Array {
+  if (spec.route === Route.DENIED) return R.errorReply(`NOPERM command '${spec.name}' is denied by the proxy's command policy`);
   return R.errorReply(`ERR command '${spec.name.replace("|", " ").toUpperCase()}' is not supported by proxy${why ? ` (${why})` : ""}`);
 }

@@ -29,6 +29,8 @@ export class BlockingCall implements Session {
   private retryUntil = 0;
   private retries = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The backend credential the connection was opened with (the client's when the call began). */
+  private cred = 0;
 
   constructor(private readonly c: ClientSession, private readonly host: SessionHost) {}
 
@@ -47,7 +49,8 @@ export class BlockingCall implements Session {
       this.host.topology.requestRefresh();
       return this.retry(R.ERR_NO_NODE);
     }
-    const conn = node.pinned.acquire(this.c.proto);
+    this.cred = this.c.cred;
+    const conn = node.pinned.acquire(this.c.proto, this.cred);
     if (conn === null) return this.fail(R.errorReply(`ERR too many pinned connections to ${node.addr} (pool.max_pinned)`));
     this.node = node;
     this.conn = conn;
@@ -137,7 +140,7 @@ export class BlockingCall implements Session {
     this.conn = null;
     this.node = null;
     conn.noDeadline = false;
-    node!.pinned.release(conn, clean, this.c.proto);
+    node!.pinned.release(conn, clean, this.c.proto, this.cred);
   }
 
   /** Before sending the call again: its timeout argument becomes what is left of it. */

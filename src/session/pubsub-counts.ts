@@ -7,9 +7,8 @@ import { encodeReply, type Proto } from "../resp/reply-writer.ts";
 import * as R from "../resp/replies.ts";
 import { Gather, isError, partFailure, replyInteger } from "../router/gather.ts";
 import type { Request } from "../router/request.ts";
+import { bytesOf, nameOf } from "./channel-name.ts";
 import type { PubSub } from "./pubsub.ts";
-
-const dec = new TextDecoder();
 
 /**
  * A node counts predixy's subscriber connection as one receiver of a channel, however many
@@ -52,7 +51,7 @@ export class PubsubGather extends Gather {
     const replies: RespValue[] = [];
     for (const r of this.parts) {
       if (isError(r)) return partFailure(this, r, this.parent.spec!);
-      const v = decodeReply(r.reply, r.replyStart).value;
+      const v = decodeReply(r.reply, r.replyStart, true).value;
       if (v instanceof RespError) return partFailure(this, r, this.parent.spec!);
       replies.push(v);
     }
@@ -62,7 +61,7 @@ export class PubsubGather extends Gather {
         // Subscribed channels anywhere (predixy's own subscriptions are among them).
         const all = new Set<string>();
         for (const v of replies) if (Array.isArray(v)) for (const ch of v) if (typeof ch === "string") all.add(ch);
-        return encodeReply([...all].sort(), this.proto);
+        return encodeReply([...all].sort().map(bytesOf), this.proto);
       }
       case "numpat": {
         // Unique patterns per node, summed: a pattern subscribed on two nodes counts twice.
@@ -72,7 +71,7 @@ export class PubsubGather extends Gather {
       }
       default: { // numsub, shardnumsub: [channel, count, …] per node
         const shard = this.sub === "shardnumsub";
-        const out: (string | number)[] = [];
+        const out: (Uint8Array | number)[] = [];
         for (let k = 0; k < this.args.length; k++) {
           const ch = this.args[k];
           let n = shard ? this.pubsub.localShard(ch) : this.pubsub.localChannelSubscribers(ch);
@@ -81,7 +80,7 @@ export class PubsubGather extends Gather {
             const count = Array.isArray(v) ? Number(v[2 * k + 1]) : 0;
             n += (Number.isFinite(count) ? count : 0) - (shard ? this.pubsub.ownShard(ch, r.target) : this.pubsub.ownChannel(ch, r.target));
           });
-          out.push(ch, Math.max(0, n));
+          out.push(bytesOf(ch), Math.max(0, n));
         }
         return encodeReply(out, this.proto);
       }
@@ -92,6 +91,6 @@ export class PubsubGather extends Gather {
 /** The channel of PUBLISH/SPUBLISH `f`, and PUBSUB's arguments after the subcommand. */
 export function argStrings(f: Frame, from: number): string[] {
   const out: string[] = [];
-  for (let i = from; i < f.argc; i++) out.push(dec.decode(f.arg(i)));
+  for (let i = from; i < f.argc; i++) out.push(nameOf(f.arg(i)));
   return out;
 }

@@ -9,12 +9,13 @@ import * as R from "../resp/replies.ts";
 import type { Proto } from "../resp/reply-writer.ts";
 import type { ClientSession } from "../router/router.ts";
 import { globMatch } from "../util/glob.ts";
+import { bytesOf, nameOf } from "./channel-name.ts";
+import type { BackendTls } from "../tls/backend-tls.ts";
 import { MessageKind, SubscriberConn, type SubscriberEvents } from "./subscriber-conn.ts";
 import type { SessionHost } from "./session.ts";
 
 const log = getLogger(["predixy", "pubsub"]);
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** A client's subscriptions: predixy's own, the nodes see one subscriber per channel. */
 export class ClientSubs {
@@ -32,6 +33,7 @@ type Subscriber = ClientSession;
 export interface PubSubOptions {
   auth: { username: string; password: string } | null;
   connectTimeoutMs: number;
+  tls: BackendTls | null;
 }
 
 type Table = Map<string, Set<Subscriber>>;
@@ -52,6 +54,8 @@ export class PubSub implements SubscriberEvents {
   private classic: SubscriberConn | null = null;
   private readonly channels: Table = new Map();
   private readonly patterns: Table = new Map();
+  /** Each subscribed pattern as bytes, for matching channels PUBLISH counts. */
+  private readonly patternCache = new Map<string, Uint8Array>();
   private readonly shard: Table = new Map();
   /** Shard channel → the connection (and node) it is subscribed on. */
   private readonly shardOn = new Map<string, SubscriberConn>();
@@ -64,7 +68,7 @@ export class PubSub implements SubscriberEvents {
   /** SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UNSUBSCRIBEs, answered as Redis answers them. */
   command(c: Subscriber, f: Frame, spec: CommandSpec): void {
     const names: string[] = [];
-    for (let i = 1; i < f.argc; i++) names.push(dec.decode(f.arg(i)));
+    for (let i = 1; i < f.argc; i++) names.push(nameOf(f.arg(i)));
     const subs = c.subs ?? new ClientSubs();
     const frames: Uint8Array[] = [];
     switch (spec.name) {
@@ -91,7 +95,7 @@ export class PubSub implements SubscriberEvents {
         this.drop(this.channels, subs.channels, names, c, "unsubscribe", subs, frames, (ch) => this.toClassic(["UNSUBSCRIBE", ch]));
         break;
       case "punsubscribe":
-        this.drop(this.patterns, subs.patterns, names, c, "punsubscribe", subs, frames, (p) => this.toClassic(["PUNSUBSCRIBE", p]));
+        this.drop(this.patterns, subs.patterns, names, c, "punsubscribe", subs, frames, (p) => this.patternGone(p));
         break;
       default: // sunsubscribe
         this.drop(this.shard, subs.shard, names, c, "sunsubscribe", subs, frames, (ch) => this.unsubscribeShard(ch));
@@ -117,7 +121,7 @@ export class PubSub implements SubscriberEvents {
     if (subs === null) return;
     c.subs = null;
     for (const ch of subs.channels) if (this.remove(this.channels, ch, c)) this.toClassic(["UNSUBSCRIBE", ch]);
-    for (const p of subs.patterns) if (this.remove(this.patterns, p, c)) this.toClassic(["PUNSUBSCRIBE", p]);
+    for (const p of subs.patterns) if (this.remove(this.patterns, p, c)) this.patternGone(p);
     for (const ch of subs.shard) if (this.remove(this.shard, ch, c)) this.unsubscribeShard(ch);
   }
 
@@ -126,7 +130,9 @@ export class PubSub implements SubscriberEvents {
   /** Deliveries a PUBLISH of `channel` makes to predixy's clients (one per channel and matching pattern). */
   localReceivers(channel: string): number {
     let n = this.channels.get(channel)?.size ?? 0;
-    for (const [p, set] of this.patterns) if (globMatch(p, channel)) n += set.size;
+    if (this.patterns.size === 0) return n;
+    const b = bytesOf(channel);
+    for (const [p, set] of this.patterns) if (globMatch(this.patternBytes(p), b, 0, b.length)) n += set.size;
     return n;
   }
 
@@ -134,7 +140,9 @@ export class PubSub implements SubscriberEvents {
   ownReceivers(channel: string, node: BackendNode | null): number {
     if (this.classic === null || node === null || this.connNode.get(this.classic) !== node) return 0;
     let n = this.channels.has(channel) ? 1 : 0;
-    for (const p of this.patterns.keys()) if (globMatch(p, channel)) n++;
+    if (this.patterns.size === 0) return n;
+    const b = bytesOf(channel);
+    for (const p of this.patterns.keys()) if (globMatch(this.patternBytes(p), b, 0, b.length)) n++;
     return n;
   }
 
@@ -277,6 +285,18 @@ export class PubSub implements SubscriberEvents {
     }
   }
 
+  private patternBytes(p: string): Uint8Array {
+    let b = this.patternCache.get(p);
+    if (b === undefined) this.patternCache.set(p, (b = bytesOf(p)));
+    return b;
+  }
+
+  /** The last client of pattern `p` has gone. */
+  private patternGone(p: string): void {
+    this.patternCache.delete(p);
+    this.toClassic(["PUNSUBSCRIBE", p]);
+  }
+
   private toClassic(args: string[]): void {
     const conn = this.classic ?? this.connectClassic();
     conn?.send(args);
@@ -289,7 +309,7 @@ export class PubSub implements SubscriberEvents {
       this.later();
       return null;
     }
-    const conn = new SubscriberConn(node.host, node.port, this.opts.auth, this.opts.connectTimeoutMs, this);
+    const conn = new SubscriberConn(node.host, node.port, this.opts.auth, this.opts.connectTimeoutMs, this.opts.tls, this);
     this.classic = conn;
     this.connNode.set(conn, node);
     return conn;
@@ -308,7 +328,7 @@ export class PubSub implements SubscriberEvents {
     if (node === null) return this.later();
     let conn = this.shardConns.get(node);
     if (conn === undefined || conn.isClosed) {
-      conn = new SubscriberConn(node.host, node.port, this.opts.auth, this.opts.connectTimeoutMs, this);
+      conn = new SubscriberConn(node.host, node.port, this.opts.auth, this.opts.connectTimeoutMs, this.opts.tls, this);
       this.shardConns.set(node, conn);
       this.connNode.set(conn, node);
     }
@@ -334,15 +354,15 @@ export class PubSub implements SubscriberEvents {
 }
 
 function slotOfName(name: string): number {
-  const b = enc.encode(name);
+  const b = bytesOf(name);
   return slotOf(b, 0, b.length);
 }
 
 /** `[kind, name, count]`: a push in RESP3, an array in RESP2; no name: null. */
 function confirm(kind: string, name: string | null, count: number, proto: Proto): Uint8Array {
   const head = proto === 3 ? ">3" : "*3";
-  const n = name === null ? (proto === 3 ? "_\r\n" : "$-1\r\n") : `$${enc.encode(name).length}\r\n${name}\r\n`;
-  return enc.encode(`${head}\r\n$${kind.length}\r\n${kind}\r\n${n}:${count}\r\n`);
+  const n = name === null ? (proto === 3 ? "_\r\n" : "$-1\r\n") : `$${name.length}\r\n${name}\r\n`;
+  return bytesOf(`${head}\r\n$${kind.length}\r\n${kind}\r\n${n}:${count}\r\n`);
 }
 
 /** PING in RESP2 subscribed mode: `["pong", message]`. */

@@ -3,7 +3,9 @@
 import type { Socket } from "bun";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import { encodeCommand } from "../resp/reply-value.ts";
+import { peerRefusal, type BackendTls } from "../tls/backend-tls.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
+import { bytesOf, nameOf } from "./channel-name.ts";
 
 /** What a subscriber connection reports. */
 export interface SubscriberEvents {
@@ -44,15 +46,23 @@ export class SubscriberConn {
     readonly port: number,
     auth: { username: string; password: string } | null,
     connectTimeoutMs: number,
+    tls: BackendTls | null,
     private readonly events: SubscriberEvents,
   ) {
     this.authPending = auth !== null && auth.password !== "";
     if (this.authPending) this.out.push(encodeCommand(auth!.username ? ["AUTH", auth!.username, auth!.password] : ["AUTH", auth!.password]));
     const timer = setTimeout(() => { if (this.socket === null) this.close("connect timeout"); }, connectTimeoutMs);
     Bun.connect<SubscriberConn>({
-      hostname: host, port, data: this,
+      hostname: host, port, data: this, tls: tls?.options,
       socket: {
-        open: (s) => { clearTimeout(timer); this.opened(s); },
+        // Over TLS nothing is written (AUTH included) until the node's certificate is accepted.
+        open: (s) => { if (tls === null) { clearTimeout(timer); this.opened(s); } },
+        handshake: (s, ok, err) => {
+          clearTimeout(timer);
+          const refusal = peerRefusal(tls!.verify, ok, err);
+          if (refusal !== null) this.close(refusal);
+          else this.opened(s);
+        },
         data: (_s, chunk) => this.onData(chunk),
         drain: () => this.flush(),
         close: () => this.close("closed by peer"),
@@ -66,7 +76,7 @@ export class SubscriberConn {
   /** Sends `[command, …names]` (SUBSCRIBE ch …, PUNSUBSCRIBE p …): in order, once connected. */
   send(args: string[]): void {
     if (this.closed || args.length < 2) return;
-    this.out.push(encodeCommand(args));
+    this.out.push(encodeCommand([args[0], ...args.slice(1).map(bytesOf)]));
     if (this.socket !== null) this.flush();
   }
 
@@ -118,7 +128,7 @@ export class SubscriberConn {
     const parts = bulks(buf, start, end);
     if (parts.length < 3) return;
     const kind = dec.decode(buf.subarray(parts[0][0], parts[0][1]));
-    const key = dec.decode(buf.subarray(parts[1][0], parts[1][1]));
+    const key = nameOf(buf.subarray(parts[1][0], parts[1][1]));
     if (kind === MESSAGE) this.events.onMessage(this, MessageKind.CHANNEL, key, buf, start, end);
     else if (kind === PMESSAGE) this.events.onMessage(this, MessageKind.PATTERN, key, buf, start, end);
     else if (kind === SMESSAGE) this.events.onMessage(this, MessageKind.SHARD, key, buf, start, end);

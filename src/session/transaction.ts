@@ -57,6 +57,8 @@ export class Transaction implements Session {
   private broken = false;
   /** A reply later commands must wait for is outstanding (WATCH, EXEC, DISCARD, UNWATCH). */
   private fenced: Request | null = null;
+  /** The backend credential the connection was opened with. */
+  private cred = 0;
 
   constructor(private readonly c: ClientSession, private readonly host: SessionHost) {}
 
@@ -210,7 +212,8 @@ export class Transaction implements Session {
    * if the node is unknown or has no connection to lend.
    */
   private bind(node: BackendNode | null, req: Request): boolean {
-    const conn = node?.pinned.acquire(this.c.proto) ?? null;
+    this.cred = this.c.cred;
+    const conn = node?.pinned.acquire(this.c.proto, this.cred) ?? null;
     if (node === null || conn === null) {
       this.aborted = true;
       this.host.finish(req, node === null ? R.ERR_NO_NODE : R.errorReply(`ERR too many pinned connections to ${node.addr} (pool.max_pinned)`));
@@ -288,7 +291,7 @@ export class Transaction implements Session {
     if (conn === null) return;
     // Cleared first: closing the connection reports its requests lost, which come back here.
     this.conn = null;
-    this.node!.pinned.release(conn, clean && !this.broken, this.c.proto);
+    this.node!.pinned.release(conn, clean && !this.broken, this.c.proto, this.cred);
   }
 }
 

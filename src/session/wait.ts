@@ -64,6 +64,7 @@ export class WaitCall implements Session {
       p.end = WAIT_NOW.length;
       p.affinity = this.c.id;
       p.proto = this.c.proto;
+      p.cred = this.c.cred;
       p.target = m;
       m.send(p);
     }

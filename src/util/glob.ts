@@ -1,60 +1,94 @@
-// Glob matching as Redis' stringmatchlen: *, ?, [a-z], [^…], and \ escapes.
+// Redis' glob (stringmatchlen, case-sensitive) over bytes: a key or channel in place, a pattern as bytes.
 
-/** Whether `text` matches `pattern` as Redis matches PSUBSCRIBE patterns and KEYS/SCAN MATCH. */
-export function globMatch(pattern: string, text: string, nocase = false): boolean {
-  return match(pattern, 0, text, 0, nocase);
+/**
+ * Past this recursion depth (one level per '*'), no match: Redis 7.2 added the same guard so an
+ * abusive pattern cannot exhaust the stack (7.0 has none; only patterns of over 1000 '*' differ).
+ */
+const MAX_NESTING = 1000;
+
+// Set by a '*' that found no match for the rest of the pattern anywhere in the string: no
+// earlier '*' can do better by matching more, so every enclosing loop stops (as Redis does).
+let giveUp = false;
+
+/**
+ * Whether `s[start, end)` matches `pattern` exactly as Redis' stringmatchlen would (nocase = 0):
+ * `*`, `?`, `[...]` with `^` and ranges, `\` escapes. Allocates nothing. Bytes past the pattern's
+ * end read as 0, as Redis reads the terminator of its NUL-terminated pattern.
+ */
+export function globMatch(pattern: Uint8Array, s: Uint8Array, start: number, end: number): boolean {
+  giveUp = false;
+  return match(pattern, 0, s, start, end, 0);
 }
 
-function match(p: string, pi: number, s: string, si: number, nocase: boolean): boolean {
-  const eq = (a: string, b: string) => (nocase ? a.toLowerCase() === b.toLowerCase() : a === b);
-  while (pi < p.length && si < s.length) {
+function match(p: Uint8Array, pi: number, s: Uint8Array, si: number, end: number, nesting: number): boolean {
+  if (nesting > MAX_NESTING) return false;
+  const plen = p.length;
+  while (pi < plen && si < end) {
     const c = p[pi];
-    if (c === "*") {
-      while (pi + 1 < p.length && p[pi + 1] === "*") pi++;
-      if (pi + 1 === p.length) return true;
-      for (let k = si; k <= s.length; k++) if (match(p, pi + 1, s, k, nocase)) return true;
+    if (c === STAR) {
+      while (pi + 1 < plen && p[pi + 1] === STAR) pi++;
+      if (pi + 1 === plen) return true;
+      while (si < end) {
+        if (match(p, pi + 1, s, si, end, nesting + 1)) return true;
+        if (giveUp) return false;
+        si++;
+      }
+      giveUp = true;
       return false;
-    }
-    if (c === "?") {
-      pi++;
+    } else if (c === QUESTION) {
       si++;
-      continue;
-    }
-    if (c === "[") {
+    } else if (c === OPEN) {
       pi++;
-      const not = p[pi] === "^";
+      const not = at(p, pi) === CARET;
       if (not) pi++;
-      let hit = false;
+      let matched = false;
+      const sc = s[si];
+      // Redis compares range ends as (signed) C chars: bytes from 0x80 sort below 0.
+      const ssc = signed(sc);
       for (;;) {
-        if (pi >= p.length) { pi--; break; } // unterminated: as Redis, the class ends here
-        if (p[pi] === "\\" && pi + 1 < p.length) {
+        const pc = at(p, pi);
+        if (pc === BACKSLASH && plen - pi >= 2) {
           pi++;
-          if (eq(p[pi], s[si])) hit = true;
-        } else if (p[pi] === "]") {
+          if (p[pi] === sc) matched = true;
+        } else if (pc === CLOSE) {
           break;
-        } else if (pi + 2 < p.length && p[pi + 1] === "-") {
-          let lo = p[pi], hi = p[pi + 2], ch = s[si];
-          if (nocase) { lo = lo.toLowerCase(); hi = hi.toLowerCase(); ch = ch.toLowerCase(); }
-          if (lo > hi) [lo, hi] = [hi, lo];
-          if (ch >= lo && ch <= hi) hit = true;
+        } else if (pi >= plen) {
+          // Unterminated class: step back so the advance below lands on the end.
+          pi--;
+          break;
+        } else if (plen - pi >= 3 && p[pi + 1] === DASH) {
+          let lo = signed(pc), hi = signed(p[pi + 2]);
+          if (lo > hi) { const t = lo; lo = hi; hi = t; }
           pi += 2;
-        } else if (eq(p[pi], s[si])) {
-          hit = true;
+          if (ssc >= lo && ssc <= hi) matched = true;
+        } else if (pc === sc) {
+          matched = true;
         }
         pi++;
       }
-      if (not) hit = !hit;
-      if (!hit) return false;
-      pi++;
+      if (not) matched = !matched;
+      if (!matched) return false;
       si++;
-      continue;
+    } else {
+      if (c === BACKSLASH && plen - pi >= 2) pi++;
+      if (p[pi] !== s[si]) return false;
+      si++;
     }
-    if (c === "\\" && pi + 1 < p.length) pi++;
-    if (!eq(p[pi], s[si])) return false;
     pi++;
-    si++;
+    if (si === end) {
+      while (at(p, pi) === STAR) pi++;
+      break;
+    }
   }
-  if (si < s.length) return false;
-  while (pi < p.length && p[pi] === "*") pi++;
-  return pi === p.length;
+  return pi >= plen && si === end;
 }
+
+function signed(b: number): number {
+  return (b << 24) >> 24;
+}
+
+function at(p: Uint8Array, i: number): number {
+  return i < p.length ? p[i] : 0;
+}
+
+const STAR = 42, QUESTION = 63, OPEN = 91, CLOSE = 93, CARET = 94, BACKSLASH = 92, DASH = 45;

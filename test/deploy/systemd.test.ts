@@ -106,7 +106,7 @@ describe("predixy on the signals the unit sends", () => {
     await redisCli(8593, ["set", "hup", "before"]);
     proxy.signal("SIGHUP");
     for (let i = 0; i < 100 && !proxy.logs().includes("SIGHUP"); i++) await Bun.sleep(20);
-    expect(proxy.logs()).toContain("SIGHUP: reloading the configuration is not supported yet");
+    expect(proxy.logs()).toContain("SIGHUP: only TLS certificates are reloaded; restart predixy to apply other changes");
     expect(await redisCli(8593, ["get", "hup"])).toBe("before");
   });
 

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 
 export interface ProxyHandle {
   port: number;
+  pid: number;
   /** The config file it runs with (unique per proxy: tells its processes apart from others'). */
   configFile: string;
   /** Everything the proxy wrote to stderr so far. */
@@ -29,6 +30,8 @@ export interface ProxyExtra {
   openFiles?: number;
   /** Run with this config file instead of writing one (it must listen on `port`, loopback). */
   configFile?: string;
+  /** More environment variables for the proxy. */
+  env?: Record<string, string>;
 }
 
 /** Starts the proxy on `port` in front of `entryPoints`, configured by `extra`. */
@@ -48,7 +51,7 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   const argv = [process.execPath, join(ROOT, "src/main.ts"), "-c", file];
   if (extra.openFiles !== undefined) argv.unshift("sh", "-c", `ulimit -n ${extra.openFiles} && exec "$0" "$@"`);
   const proc = Bun.spawn(argv, {
-    stdout: "pipe", stderr: "pipe", cwd: ROOT,
+    stdout: "pipe", stderr: "pipe", cwd: ROOT, env: { ...process.env, ...extra.env },
   });
   let stderr = "";
   void (async () => {
@@ -66,6 +69,7 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   }
   return {
     port,
+    pid: proc.pid,
     configFile: file,
     logs: () => stderr,
     signal: (sig) => { proc.kill(sig); },

@@ -35,7 +35,7 @@ const answersGet = (args: string[]) => (args[0] === "GET" ? bulk(`v:${args[1]}`)
 
 test("with two workers, INFO, SLOWLOG, CONFIG SET and /metrics cover both processes", async () => {
   const node = fake(8440, answersGet);
-  await proxy(8491, node, { rest: "[performance]\nworker_threads = 2\n[admin]\nport = 8481" });
+  await proxy(8491, node, { rest: "[performance]\nworker_threads = 2\n[admin]\nport = 8481\n[commands]\ndeny = []" });
   // SO_REUSEPORT spreads connections by hash: enough connections reach both workers.
   const conns: Redis[] = [];
   const pids = new Set<string>();

@@ -21,7 +21,7 @@ beforeAll(async () => {
   cluster = await startCluster({ basePort: BASE, masters: 3, replicasPerMaster: 0, dir: "/tmp/predixy-test-8400" });
   proxy = await startProxy(PROXY, [cluster.entryPoints[0]], {
     cluster: "retry_timeout_ms = 300\nrefresh_interval_ms = 200",
-    rest: `[admin]\nport = ${ADMIN}\n[metrics]\nslowlog_log_slower_than = 10000000`,
+    rest: `[admin]\nport = ${ADMIN}\n[metrics]\nslowlog_log_slower_than = 10000000\n[commands]\ndeny = []`, // CONFIG SET is denied by default
   });
   client = new Redis({ port: PROXY, host: "127.0.0.1", maxRetriesPerRequest: 0 });
 }, 60_000);

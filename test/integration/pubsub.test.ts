@@ -110,6 +110,29 @@ describe("messages", () => {
     await expect(connect().ssubscribe("a", "b")).rejects.toThrow(/CROSSSLOT/);
   });
 
+  test("binary channel names stay distinct and come back byte for byte", async () => {
+    // 0xff and 0xfe are not UTF-8: decoded as text, both would become U+FFFD, one channel.
+    const ff = Buffer.from([0x62, 0x69, 0x6e, 0xff]), fe = Buffer.from([0x62, 0x69, 0x6e, 0xfe]);
+    const a = connect(), b = connect(), p = connect();
+    const got: string[] = [];
+    a.on("messageBuffer", (ch: Buffer, m: Buffer) => got.push(`a ${ch.toString("hex")} ${m}`));
+    b.on("messageBuffer", (ch: Buffer, m: Buffer) => got.push(`b ${ch.toString("hex")} ${m}`));
+    p.on("pmessageBuffer", (_pat: unknown, ch: Buffer, m: Buffer) => got.push(`p ${ch.toString("hex")} ${m}`));
+    await a.subscribe(ff);
+    await b.subscribe(fe);
+    await p.psubscribe(Buffer.from([0x62, 0x69, 0x6e, 0x5b, 0xff, 0x5d]) as unknown as string); // bin[\xff]; ioredis sends a Buffer as is
+    const pub = connect();
+    expect(await pub.publish(ff, "1")).toBe(2);
+    expect(await pub.publish(fe, "2")).toBe(1);
+    await waitFor(() => got.length === 3, "the messages");
+    expect(got.sort()).toEqual(["a 62696eff 1", "b 62696efe 2", "p 62696eff 1"]);
+    const channels = await pub.callBuffer("PUBSUB", "CHANNELS", "bin*") as Buffer[];
+    expect(channels.map((c) => c.toString("hex")).sort()).toEqual(["62696efe", "62696eff"]);
+    const numsub = await pub.callBuffer("PUBSUB", "NUMSUB", ff) as (Buffer | number)[];
+    expect([(numsub[0] as Buffer).toString("hex"), numsub[1]]).toEqual(["62696eff", 1]);
+    await Promise.all([a, b, p].map((c) => c.quit()));
+  });
+
   test("PUBSUB NUMSUB/NUMPAT/CHANNELS/SHARDCHANNELS/SHARDNUMSUB count each client once, over the cluster", async () => {
     const a = connect(), b = connect(), p = connect(), s = connect();
     await a.subscribe("count:x", "count:y");

@@ -18,7 +18,8 @@ const opened: Redis[] = [];
 
 beforeAll(async () => {
   cluster = await startCluster({ basePort: BASE, masters: 3, replicasPerMaster: 1, dir: "/tmp/predixy-test-8120" });
-  proxy = await startProxy(PROXY_PORT, [cluster.entryPoints[0]]);
+  // CLIENT KILL is in the default deny list; this proxy allows it.
+  proxy = await startProxy(PROXY_PORT, [cluster.entryPoints[0]], { rest: "[commands]\ndeny = []" });
   client = connect();
 }, 60_000);
 

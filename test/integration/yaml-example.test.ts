@@ -57,7 +57,7 @@ test("all 8 processes (worker_threads) serve on the one port", async () => {
   const pids = new Set<string>();
   for (let i = 0; i < 400 && pids.size < example.performance.workerThreads; i++) {
     const info = await redisCli(PORT, ["info", "server"]);
-    pids.add(/process_id:(\d+)/.exec(info)![1]);
+    pids.add(/worker_process_id:(\d+)/.exec(info)![1]);
     if (i % 20 === 19) await Bun.sleep(100); // later workers may still be starting
   }
   expect(pids.size).toBe(example.performance.workerThreads);

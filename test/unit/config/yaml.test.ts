@@ -108,8 +108,8 @@ describe("YAML and TOML agree", () => {
 
 describe("YAML values", () => {
   test("a float is not an integer, whatever it is worth", () => {
-    expect(problemsOf(`${MIN}server:\n  port: 6379.0\n`)).toEqual(["server.port: expected an integer from 1 to 65535, got 6379.0"]);
-    expect(problemsOf(`${MIN}server:\n  port: 1e3\n`)).toEqual(["server.port: expected an integer from 1 to 65535, got 1000.0"]);
+    expect(problemsOf(`${MIN}server:\n  port: 6379.0\n`)).toEqual(["server.port: expected an integer from 0 to 65535, got 6379.0"]);
+    expect(problemsOf(`${MIN}server:\n  port: 1e3\n`)).toEqual(["server.port: expected an integer from 0 to 65535, got 1000.0"]);
   });
 
   test("hex and octal integers are integers, as in TOML", () => {
@@ -118,7 +118,7 @@ describe("YAML values", () => {
   });
 
   test("a quoted number is a string, not a port", () => {
-    expect(problemsOf(`${MIN}server:\n  port: "6379"\n`)).toEqual(['server.port: expected an integer from 1 to 65535, got "6379"']);
+    expect(problemsOf(`${MIN}server:\n  port: "6379"\n`)).toEqual(['server.port: expected an integer from 0 to 65535, got "6379"']);
   });
 
   test("yes/no/on/off are strings (YAML 1.2), so they are not mistaken for booleans", () => {
@@ -132,7 +132,7 @@ describe("YAML values", () => {
   });
 
   test("a key with no value is null, and says so", () => {
-    expect(problemsOf(`${MIN}server:\n  port:\n`)).toEqual(["server.port: expected an integer from 1 to 65535, got null"]);
+    expect(problemsOf(`${MIN}server:\n  port:\n`)).toEqual(["server.port: expected an integer from 0 to 65535, got null"]);
   });
 
   test("a section whose keys are all commented out is empty, like [server] alone in TOML", () => {
