@@ -21,6 +21,7 @@ import { pingAddress, pingProxy } from "./ping.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
 import { internalRequest, Kind } from "./router/request.ts";
 import { Router } from "./router/router.ts";
+import { retained } from "./stream/upload.ts";
 import { backendTls, type BackendTls } from "./tls/backend-tls.ts";
 import { serverTlsOptions } from "./tls/server-tls.ts";
 import { BUILD_COMMIT, VERSION, versionLine } from "./version.ts";
@@ -173,6 +174,7 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
     clients: () => listening?.clients ?? new Set(),
     draining: () => draining,
   });
+  retained.max = cfg.performance.streamRetainBytes;
   router = new Router(topology, {
     maxRedirects: cfg.cluster.maxRedirects,
     retryTimeoutMs: cfg.cluster.retryTimeoutMs,
@@ -201,7 +203,7 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
       maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
       idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
       batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
-      maxPubsubBytes: cfg.performance.maxPubsubOutputBytes,
+      maxPubsubBytes: cfg.performance.maxPubsubOutputBytes, uploadStallMs: cfg.cluster.commandTimeoutMs,
       bufferSize: cfg.performance.bufferSize, acl,
     }, router, stats);
   } catch (err) {

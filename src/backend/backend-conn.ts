@@ -3,6 +3,7 @@
 import type { Socket, SocketHandler } from "bun";
 import { ErrorKind, metrics, replyErrorKind } from "../metrics/recorder.ts";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
+import { CONTINUES, StreamScan } from "../resp/stream-scan.ts";
 import { Kind, type ReplySink, type Request } from "../router/request.ts";
 import { peerRefusal, type BackendTls } from "../tls/backend-tls.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
@@ -56,6 +57,15 @@ const PENDING_HIGH_BYTES = 8 * 1024 * 1024;
 const PUSH = 62; // '>'
 const PENDING_LOW_BYTES = 4 * 1024 * 1024;
 const MINUS = 45;
+/**
+ * An upload's bytes queued here past which its client stops being read, and below which it
+ * resumes: about one buffer per large value in flight, not the value.
+ */
+const UPLOAD_HIGH_BYTES = 1024 * 1024;
+const UPLOAD_LOW_BYTES = 256 * 1024;
+/** A reply with at least this many bytes still to come is streamed to its client (see startReplyStream). */
+const STREAM_REPLY_MIN_BYTES = 64 * 1024;
+const EMPTY = new Uint8Array(0);
 
 export class BackendConn implements Flushable {
   state = ConnState.CONNECTING;
@@ -85,6 +95,20 @@ export class BackendConn implements Flushable {
   private readonly waiters = new Set<ReplySink>();
   /** A blocking call waits here: its own timeout governs, not command_timeout_ms. */
   noDeadline = false;
+  /** A client's command being streamed here (stream/upload.ts): nothing else may be written until its last byte. */
+  private upload: Request | null = null;
+  /** Requests that came while an upload was under way, to be queued after it (never written yet). */
+  private readonly behind: Request[] = [];
+  /** The uploading client, while it is not read because its bytes queued here past UPLOAD_HIGH_BYTES. */
+  private uploadPaused: ReplySink | null = null;
+  /** Clients whose own upload waits for this one to end (they are not read meanwhile). */
+  private readonly uploadWaiters = new Set<ReplySink>();
+  /** An upload its client abandoned: the connection closes once the replies before it are in. */
+  private abandoned: Request | null = null;
+  /** A reply being streamed to its client as it arrives, and where it ends. */
+  private replyStream: Request | null = null;
+  private readonly replyScan = new StreamScan(false);
+  private replyBytes = 0;
 
   constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {
     this.out = new ByteQueue(opts.bufferSize);
@@ -104,6 +128,8 @@ export class BackendConn implements Flushable {
    * still connecting is bounded by connect_timeout_ms instead).
    */
   checkStalled(now: number, timeoutMs: number): void {
+    // During an upload the node cannot answer before the client has sent it all.
+    if (this.upload !== null) return;
     if (this.state === ConnState.OPEN && !this.noDeadline && this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
       this.timedOut = true;
       this.close(`no reply for ${timeoutMs} ms`);
@@ -148,6 +174,10 @@ export class BackendConn implements Flushable {
 
   /** Queues `req`'s bytes for the node and `req` for its reply; written at the end of this tick. */
   enqueue(req: Request): void {
+    if (this.upload !== null || this.abandoned !== null) {
+      this.behind.push(req);
+      return;
+    }
     if (this.awaitingReply.size === 0) this.progressAt = performance.now();
     this.awaitingReply.push(req);
     this.unwritten++;
@@ -159,6 +189,98 @@ export class BackendConn implements Flushable {
       this.waiters.add(sink);
       sink.waitForBackend();
     }
+  }
+
+  /**
+   * Whether `sink` may start an upload here now. If not, and it is worth waiting (another
+   * upload is under way, or the node owes more than PENDING_HIGH_BYTES), `sink` is not read
+   * until then (its bytes would wait behind on the wire anyway; they wait in its socket instead
+   * of being assembled here). Once an upload starts it is never paused for the node's replies
+   * (only for its own bytes not leaving): the connection is the upload's until its last byte.
+   */
+  mayUpload(sink: ReplySink): boolean {
+    if (this.state !== ConnState.OPEN || this.abandoned !== null) return false;
+    if (this.upload !== null) {
+      if (!this.uploadWaiters.has(sink)) {
+        this.uploadWaiters.add(sink);
+        sink.waitForBackend();
+      }
+      return false;
+    }
+    if (this.owed() > PENDING_HIGH_BYTES) {
+      if (!this.waiters.has(sink)) {
+        this.waiters.add(sink);
+        sink.waitForBackend();
+      }
+      return false;
+    }
+    return true;
+  }
+
+  private resumeUploader(): void {
+    const sink = this.uploadPaused;
+    this.uploadPaused = null;
+    sink?.backendReady();
+  }
+
+  private releaseUploadWaiters(): void {
+    if (this.uploadWaiters.size === 0) return;
+    const all = [...this.uploadWaiters];
+    this.uploadWaiters.clear();
+    for (const w of all) w.backendReady();
+  }
+
+  /** `req`'s bytes come next, through uploadMore, until endUpload. */
+  beginUpload(req: Request): void {
+    if (this.awaitingReply.size === 0) this.progressAt = performance.now();
+    this.awaitingReply.push(req);
+    this.unwritten++;
+    this.upload = req;
+  }
+
+  /** More of the upload's bytes; past UPLOAD_HIGH_BYTES queued, its client waits for the node to take them. */
+  uploadMore(buf: Uint8Array, start: number, end: number, sink: ReplySink | null): void {
+    this.out.appendRange(buf, start, end);
+    this.pendingBytes += end - start;
+    markBackendDirty(this);
+    if (sink !== null && this.out.size > UPLOAD_HIGH_BYTES && this.uploadPaused === null) {
+      this.uploadPaused = sink;
+      sink.waitForBackend();
+    }
+  }
+
+  /** The upload's last byte is queued: what waited behind it goes out now, in order. */
+  endUpload(req: Request): void {
+    if (this.upload !== req) return;
+    this.upload = null;
+    this.progressAt = performance.now();
+    this.requeueBehind();
+    this.releaseUploadWaiters();
+  }
+
+  /**
+   * The upload stops short of its command's end: the node holds part of a command, so nothing
+   * else can follow it here. The connection closes once the replies to what was sent before it
+   * are in; what waited behind it goes to a new connection.
+   */
+  abandonUpload(req: Request): void {
+    if (this.upload !== req) return;
+    this.upload = null;
+    this.abandoned = req;
+    this.closeIfAbandonedFirst();
+    this.releaseUploadWaiters();
+  }
+
+  /** Closes the connection if the abandoned upload is next to be answered (nothing owed before it); true if so. */
+  private closeIfAbandonedFirst(): boolean {
+    if (this.abandoned === null || this.awaitingReply.size === 0 || this.awaitingReply.at(0) !== this.abandoned) return false;
+    this.shut("a client left in the middle of a streamed command");
+    return true;
+  }
+
+  private requeueBehind(): void {
+    const waiting = this.behind.splice(0);
+    for (const r of waiting) this.enqueue(r);
   }
 
   private releaseWaiters(): void {
@@ -181,6 +303,7 @@ export class BackendConn implements Flushable {
       this.unwritten = 0;
     }
     if (!all) this.blocked = true;
+    if (this.uploadPaused !== null && this.out.size < UPLOAD_LOW_BYTES) this.resumeUploader();
   }
 
   /** The requests just handed to the socket start their per-node latency now (one clock read per write). */
@@ -218,12 +341,29 @@ export class BackendConn implements Flushable {
     this.progressAt = metrics.now = performance.now();
     const nodeId = this.opts.nodeId;
     metrics.nodeBytesIn[nodeId] += chunk.length;
+    if (this.replyStream !== null) {
+      const r = this.streamReply(chunk, 0, chunk.length);
+      if (r === CONTINUES || this.state === ConnState.CLOSED) return;
+      chunk = chunk.subarray(r);
+    }
     const buf = this.input.feed(chunk);
     const end = buf.length;
     let at = 0;
     while (at < end) {
       const n = scanReply(buf, at, end, this.scan);
-      if (n === NEED_MORE) break;
+      if (n === NEED_MORE) {
+        // A large reply goes to its client as it arrives, when nothing of the client's comes before it.
+        if (this.scan.needBytes - (end - at) >= STREAM_REPLY_MIN_BYTES && this.startReplyStream(buf, at)) {
+          const r = this.streamReply(buf, at, end);
+          if (r === CONTINUES || this.state === ConnState.CLOSED) {
+            this.input.keep(buf, end, 0);
+            return;
+          }
+          at = r;
+          continue;
+        }
+        break;
+      }
       // A RESP3 push answers no request: a shared connection never subscribes, so drop it.
       if (buf[at] === PUSH && n > 0) {
         at += n;
@@ -235,7 +375,7 @@ export class BackendConn implements Flushable {
         return;
       }
       if (this.awaitingReply.size < this.unwritten) this.unwritten = this.awaitingReply.size;
-      this.pendingBytes -= req.end - req.start;
+      this.pendingBytes -= sentBytes(req);
       this.replyMean = this.replyMean === 0 ? n : this.replyMean + (n - this.replyMean) / 16;
       req.nodeId = nodeId;
       // Clients' commands only: AUTH, HELLO and ASKING are the proxy's own overhead.
@@ -243,9 +383,54 @@ export class BackendConn implements Flushable {
       this.events.onReply(req, buf, at, at + n, this);
       at += n;
       if (this.state === ConnState.CLOSED) return;
+      if (this.abandoned !== null && this.closeIfAbandonedFirst()) return;
     }
     this.input.keep(buf, at, this.scan.needBytes);
     if (this.owed() < PENDING_LOW_BYTES) this.releaseWaiters();
+  }
+
+  /**
+   * Whether the reply starting at `buf[at]` (incomplete) is streamed: its request is a client's
+   * plain command (no session, no split), the oldest its client waits for, and the reply is not
+   * an error (errors may be redirected or retried).
+   */
+  private startReplyStream(buf: Uint8Array, at: number): boolean {
+    if (this.awaitingReply.size === 0 || buf[at] === MINUS || buf[at] === 33 || buf[at] === PUSH) return false;
+    const req = this.awaitingReply.at(0);
+    const sink = req.sink;
+    if (req.kind !== Kind.CLIENT || req.session !== null || req.parent !== null || sink === null || sink.closed ||
+        sink.oldestPending() !== req) return false;
+    this.awaitingReply.shift();
+    if (this.awaitingReply.size < this.unwritten) this.unwritten = this.awaitingReply.size;
+    this.pendingBytes -= sentBytes(req);
+    this.scan.reset();
+    this.replyScan.reset();
+    this.replyStream = req;
+    this.replyBytes = 0;
+    req.replyStreaming = true;
+    return true;
+  }
+
+  /** Passes `buf[start, end)` of the streamed reply on; its end offset, or CONTINUES. */
+  private streamReply(buf: Uint8Array, start: number, end: number): number {
+    const req = this.replyStream!;
+    const r = this.replyScan.feed(buf, start, end);
+    if (r < 0 && r !== CONTINUES) {
+      this.close("protocol error in a streamed reply");
+      return CONTINUES;
+    }
+    const stop = r === CONTINUES ? end : r;
+    this.replyBytes += stop - start;
+    req.sink!.streamReply(req, buf, start, stop);
+    if (r === CONTINUES) return CONTINUES;
+    this.replyStream = null;
+    const n = this.replyBytes;
+    this.replyMean = this.replyMean === 0 ? n : this.replyMean + (n - this.replyMean) / 16;
+    req.nodeId = this.opts.nodeId;
+    metrics.nodeReply(this.opts.nodeId, req.sentAt, ErrorKind.NONE);
+    this.events.onReply(req, EMPTY, 0, 0, this);
+    if (this.abandoned !== null) this.closeIfAbandonedFirst();
+    return r;
   }
 
   /**
@@ -283,10 +468,23 @@ export class BackendConn implements Flushable {
     const event = this.deliberate ? ConnEvent.CLOSED : wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED;
     const kind = this.timedOut ? ErrorKind.TIMEOUT : event === ConnEvent.FAILED ? ErrorKind.CONNECT_FAILED : ErrorKind.CONN_LOST;
     if (event !== ConnEvent.CLOSED) metrics.nodeEvent(this.opts.nodeId, kind);
+    this.upload = this.abandoned = null;
+    const cut = this.replyStream;
+    this.replyStream = null;
+    if (cut !== null) {
+      // Part of its reply is with the client already: nothing can follow it there.
+      cut.sink?.replyCut();
+      cut.errKind = kind;
+      this.events.onLost(cut, true, reason);
+    }
     for (let req = this.awaitingReply.shift(); req !== undefined; req = this.awaitingReply.shift()) {
       req.errKind = kind;
       this.events.onLost(req, i++ < writtenCount, reason);
     }
+    // Queued behind an upload, never written: safe to send elsewhere.
+    for (const req of this.behind.splice(0)) this.events.onLost(req, false, reason);
+    this.releaseUploadWaiters();
+    this.resumeUploader();
     this.releaseWaiters();
     this.events.onConnectionState(this, event, reason);
   }
@@ -297,6 +495,11 @@ export class BackendConn implements Flushable {
       this.connectTimer = null;
     }
   }
+}
+
+/** The bytes `req` was sent as: its source, or what an upload of it streamed so far. */
+function sentBytes(req: Request): number {
+  return req.upload !== null ? req.upload.size : req.end - req.start;
 }
 
 function onConnectTimeout(conn: BackendConn): void {

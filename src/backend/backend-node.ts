@@ -74,6 +74,11 @@ export class BackendNode {
     return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
   }
 
+  /** The connection `req` would go on (see stream/upload.ts). */
+  uploadConn(req: Request): BackendConn {
+    return this.connFor(req);
+  }
+
   /**
    * Client requests here whose slot `table` now gives to another node (see Topology.changed):
    * those already on their way are appended to `inFlight`; those not sent yet, because their

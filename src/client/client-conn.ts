@@ -9,6 +9,7 @@ import type { Acl } from "../acl/acl.ts";
 import type { AclUser } from "../acl/user.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
+import { CONTINUES, MALFORMED } from "../resp/stream-scan.ts";
 import * as R from "../resp/replies.ts";
 import type { Proto } from "../resp/reply-writer.ts";
 import { abandonHeld } from "../router/gather.ts";
@@ -17,6 +18,7 @@ import { acquire, Kind, release, setReply, type Request } from "../router/reques
 import type { ClientSubs } from "../session/pubsub.ts";
 import type { ClientSession, Router } from "../router/router.ts";
 import type { Session } from "../session/session.ts";
+import { STREAM_MIN_BYTES, type Upload } from "../stream/upload.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markClientDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
@@ -37,6 +39,8 @@ export interface ClientLimits {
   writeTimeoutMs: number;
   /** Pub/sub messages queued for a client past which it is closed (Redis' pubsub output limit); 0 = none. */
   maxPubsubBytes: number;
+  /** A client that sends nothing for this long in the middle of a streamed command is closed (`command_timeout_ms`). */
+  uploadStallMs: number;
 }
 
 const log = getLogger(["predixy", "client"]);
@@ -69,6 +73,8 @@ export class ClientConn implements Flushable, ClientSession {
   user!: AclUser;
   acl: AclUser | null = null;
   cred = 0;
+  /** A command with a large argument being streamed to its node as it arrives (stream/upload.ts). */
+  private upload: Upload | null = null;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
   /** Reading is paused: batch_size in flight, or a node behind. */
@@ -122,9 +128,19 @@ export class ClientConn implements Flushable, ClientSession {
   }
 
   onData(chunk: Uint8Array): void {
-    if (this.closing || this.closed) return;
+    if (this.closed) return;
+    if (this.closing && this.upload === null) return;
     this.lastActive = this.readAt = metrics.now = performance.now();
     this.stats.bytesIn += chunk.length;
+    if (this.upload !== null) {
+      // The streamed command's bytes go on to its node, whatever else holds the client.
+      const r = this.upload.feed(chunk, 0, chunk.length);
+      if (r === CONTINUES) return;
+      this.upload = null;
+      if (r === MALFORMED) return this.protocolError("Protocol error: malformed streamed command");
+      if (r === chunk.length || this.closing) return;
+      chunk = chunk.subarray(r);
+    }
     const buf = this.input.feed(chunk);
     if (this.paused || this.deferred) {
       // Data that was on its way when reading paused, or behind a command waiting for the
@@ -148,7 +164,13 @@ export class ClientConn implements Flushable, ClientSession {
     let at = 0;
     while (at < end && this.inFlight < max && this.backendWaits === 0) {
       const n = readCommand(buf, at, end, f);
-      if (n === NEED_MORE) break;
+      if (n === NEED_MORE) {
+        if (f.partialBulk >= STREAM_MIN_BYTES && this.startUpload(buf, at, end)) {
+          this.input.clear();
+          return;
+        }
+        break; // (also when waiting to upload: backendWaits says so, and the command stays buffered)
+      }
       if (n < 0) {
         this.protocolError(f.error);
         return;
@@ -160,6 +182,26 @@ export class ClientConn implements Flushable, ClientSession {
     }
     this.input.keep(buf, at, f.needBytes);
     if (!this.checkInputLimit() && this.inFlight >= max) this.pause();
+  }
+
+  /**
+   * A command whose large argument is still arriving: streamed to its node from here on when
+   * the router can route it already (else it is assembled, as any other).
+   */
+  private startUpload(buf: Uint8Array, at: number, end: number): boolean {
+    const f = this.frame;
+    f.src = buf;
+    f.base = at;
+    const upload = this.router.startUpload(this, f);
+    if (upload === null) return false;
+    f.restart();
+    this.upload = upload;
+    const r = upload.feed(buf, at, end);
+    if (r === MALFORMED) {
+      this.upload = null;
+      this.protocolError("Protocol error: malformed streamed command");
+    }
+    return true;
   }
 
   /** Closes the client when its unparsed input is over max_client_input_bytes; true if so. */
@@ -181,6 +223,11 @@ export class ClientConn implements Flushable, ClientSession {
    */
   sweep(now: number): void {
     if (this.closed) return;
+    if (this.upload !== null && now - this.lastActive > this.limits.uploadStallMs) {
+      // The node connection the upload holds waits for the rest, and so does all queued behind it.
+      log.warn("client {id}: sent nothing for {ms} ms in the middle of a streamed command, closing", { id: this.id, ms: Math.round(now - this.lastActive) });
+      return this.close();
+    }
     const idleMs = this.limits.idleTimeoutMs;
     if (idleMs > 0 && now - this.lastActive > idleMs && this.idle) return this.finish();
     if (!this.blocked) return;
@@ -232,10 +279,12 @@ export class ClientConn implements Flushable, ClientSession {
     while (r !== null && r.done) {
       // Checked before the copy, so the buffer never grows past what the limit allows.
       const size = this.out.size + r.replyEnd - r.replyStart;
+      // (A streamed reply's bytes are queued already, see streamReply.)
       if (size > this.maxOutputBytes) return this.outputOverLimit(size);
       this.lastQueuedRead = r.read;
       if (r.kind === Kind.PUSH) this.pushBytes -= r.replyEnd - r.replyStart;
       else this.record(r);
+      if (r.replyStreaming) this.stats.streamedReplies++;
       this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
       release(r);
@@ -249,6 +298,20 @@ export class ClientConn implements Flushable, ClientSession {
       if (this.deferred) markClientDirty(this);
     }
     markClientDirty(this);
+  }
+
+  streamReply(req: Request, buf: Uint8Array, start: number, end: number): void {
+    if (this.closed || req !== this.head) return;
+    const size = this.out.size + end - start;
+    if (size > this.maxOutputBytes) return this.outputOverLimit(size);
+    this.stats.bytesOut += end - start;
+    this.out.appendRange(buf, start, end);
+    markClientDirty(this);
+  }
+
+  replyCut(): void {
+    log.info("client {id}: the node connection closed in the middle of a reply streamed to it, closing", { id: this.id });
+    this.close();
   }
 
   deferUntilIdle(): void {
@@ -364,7 +427,7 @@ export class ClientConn implements Flushable, ClientSession {
   private waitsForSiblings(): boolean {
     const h = this.head;
     // (The head is never held: a held command always has an older one in retry ahead of it.)
-    return h !== null && h.read === this.lastQueuedRead && !h.inRetry && this.out.size < HOLD_MAX_BYTES;
+    return h !== null && h.read === this.lastQueuedRead && !h.inRetry && !h.replyStreaming && this.out.size < HOLD_MAX_BYTES;
   }
 
   onDrain(): void {
@@ -411,6 +474,11 @@ export class ClientConn implements Flushable, ClientSession {
     // A blocked call would never end for it: Redis frees a client at end of input, and so the
     // node gets no chance to pop an element for a client that is gone.
     if (this.session?.blocked) return this.close();
+    // A command cut short can never be finished: the node must not wait for the rest.
+    if (this.upload !== null) {
+      this.upload.abandon();
+      this.upload = null;
+    }
     this.ending = true;
     this.flush();
   }
@@ -477,6 +545,8 @@ export class ClientConn implements Flushable, ClientSession {
     this.head = this.tail = null;
     this.out.clear();
     this.input.clear();
+    this.upload?.abandon();
+    this.upload = null;
     this.session?.clientGone();
     this.session = null;
     this.router.clientClosed(this);

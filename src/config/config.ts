@@ -90,6 +90,7 @@ export interface Config {
     maxClientInputBytes: number;
     maxClientOutputBytes: number;
     maxPubsubOutputBytes: number;
+    streamRetainBytes: number;
   };
   log: {
     level: LogLevel;
@@ -382,6 +383,7 @@ export const CONFIG_SCHEMA = {
     max_client_input_bytes: int(1024, Number.MAX_SAFE_INTEGER, 1073741824),
     max_client_output_bytes: int(0, 2147483648, 1073741824),
     max_pubsub_output_bytes: int(0, 2147483648, 33554432),
+    stream_retain_bytes: int(0, 2147483648, 67108864),
   },
   log: {
     level: oneOf<LogLevel>(LOG_LEVELS, "info"),

@@ -66,6 +66,7 @@ export const INFO_SECTIONS: Record<string, InfoSection> = {
       ["client_query_buffer_limit_disconnections", s.client_query_buffer_limit_disconnections],
       ["client_output_buffer_limit_disconnections", s.client_output_buffer_limit_disconnections],
       ["cluster_redirects", s.cluster_redirects], ["cluster_retries", s.cluster_retries],
+      ["streamed_uploads", s.streamed_uploads], ["streamed_replies", s.streamed_replies],
       ["topology_refreshes", v.topology.refreshes], ["topology_refresh_failures", v.topology.refreshFailures],
       ["topology_changes", v.topology.changes],
       ["eventloop_delay_mean_usec", Math.max(...v.processes.map((p) => p.loopDelayMeanUs))],

@@ -170,6 +170,7 @@ export function takeSnapshot(src: SnapshotSources, detail = true): Snapshot {
       client_query_buffer_limit_disconnections: s.inputLimitDisconnections,
       client_output_buffer_limit_disconnections: s.outputLimitDisconnections,
       cluster_redirects: s.redirects, cluster_retries: s.retries,
+      streamed_uploads: s.streamedUploads, streamed_replies: s.streamedReplies,
       total_net_input_bytes: s.bytesIn, total_net_output_bytes: s.bytesOut,
     },
     clients,

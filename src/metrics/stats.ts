@@ -11,6 +11,9 @@ export class Stats {
   outputLimitDisconnections = 0;
   redirects = 0;
   retries = 0;
+  /** Commands sent on to a node as their large argument arrived, and replies sent on to clients as they arrived. */
+  streamedUploads = 0;
+  streamedReplies = 0;
   aclDeniedAuth = 0;
   aclDeniedCmd = 0;
   aclDeniedKey = 0;
@@ -26,6 +29,7 @@ export class Stats {
   reset(): void {
     this.totalConnections = this.rejectedConnections = this.commands = this.protocolErrors = 0;
     this.inputLimitDisconnections = this.outputLimitDisconnections = this.redirects = this.retries = 0;
+    this.streamedUploads = this.streamedReplies = 0;
     this.bytesIn = this.bytesOut = 0;
   }
 }

@@ -33,6 +33,11 @@ export class Frame {
   error = "";
   /** Bytes (from the command's start) that must be buffered before progress is possible. */
   needBytes = 0;
+  /**
+   * After NEED_MORE inside an argument's body: that argument's length (the args before it are
+   * complete, `argc` of them); else -1. A large one can be streamed (see stream/upload.ts).
+   */
+  partialBulk = -1;
   // Resume state, relative to the command's first byte.
   expected = -1;
   scanned = 0;
@@ -47,6 +52,14 @@ export class Frame {
   /** The command's bytes as they are to be forwarded. */
   bytes(): Uint8Array {
     return this.src.subarray(this.base, this.base + this.size);
+  }
+
+  /** Forgets a command read in part (it is being streamed instead): the next call starts afresh. */
+  restart(): void {
+    this.expected = -1;
+    this.scanned = 0;
+    this.needBytes = 0;
+    this.partialBulk = -1;
   }
 
   push(start: number, end: number): void {
@@ -103,7 +116,11 @@ export function readCommand(buf: Uint8Array, at: number, end: number, f: Frame):
     }
     if (f.unauthenticated && decimalValue > UNAUTH_MAX_BULK) return fail(f, "Protocol error: unauthenticated bulk length");
     const bodyEnd = body + decimalValue;
-    if (bodyEnd + 2 > end) return needMore(f, bodyEnd + 2 - at);
+    if (bodyEnd + 2 > end) {
+      needMore(f, bodyEnd + 2 - at);
+      f.partialBulk = decimalValue;
+      return NEED_MORE;
+    }
     if (buf[bodyEnd] !== CR || buf[bodyEnd + 1] !== LF) {
       return fail(f, "Protocol error: expected CRLF after bulk string");
     }
@@ -117,6 +134,7 @@ export function readCommand(buf: Uint8Array, at: number, end: number, f: Frame):
 
 function needMore(f: Frame, bytes: number): number {
   f.needBytes = bytes;
+  f.partialBulk = -1;
   return NEED_MORE;
 }
 
@@ -126,6 +144,7 @@ function done(buf: Uint8Array, at: number, size: number, f: Frame): number {
   f.size = size;
   f.scanned = 0;
   f.needBytes = 0;
+  f.partialBulk = -1;
   return size;
 }
 
@@ -133,6 +152,7 @@ function fail(f: Frame, msg: string): number {
   f.error = msg;
   f.expected = -1;
   f.scanned = 0;
+  f.partialBulk = -1;
   return PROTOCOL_ERROR;
 }
 

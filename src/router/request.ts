@@ -3,6 +3,7 @@
 import type { BackendNode } from "../backend/backend-node.ts";
 import type { CommandSpec } from "../commands/command-table.ts";
 import type { Session } from "../session/session.ts";
+import type { Upload } from "../stream/upload.ts";
 import type { Gather } from "./gather.ts";
 
 /** The owner of a request's reply: a client connection (see client/client-conn.ts). */
@@ -12,6 +13,13 @@ export interface ReplySink {
   complete(req: Request): void;
   /** Writes the replies queued so far without waiting for the rest of their read (a retry began). */
   flushSoon(): void;
+  /**
+   * Bytes of the reply to `req`, the oldest request without a written reply, as they arrive
+   * from its node (a large reply, streamed): queued at once. `complete(req)` follows the last.
+   */
+  streamReply(req: Request, buf: Uint8Array, start: number, end: number): void;
+  /** The node connection went in the middle of a reply streamed to this client: it cannot be answered, close it. */
+  replyCut(): void;
   /** The client's oldest request without a written reply (the head of its FIFO; `next` links on). */
   oldestPending(): Request | null;
   /** This client's requests being retried (from the first retry until their final reply). */
@@ -96,6 +104,10 @@ export class Request {
   nodeId = -1;
   /** An error the proxy knows the kind of (ErrorKind: a lost connection, a refusal); 0 = none. */
   errKind = 0;
+  /** Its bytes were streamed to the node as they arrived (`src` has only their start): see stream/upload.ts. */
+  upload: Upload | null = null;
+  /** Its reply is being streamed to its client: what came so far is queued there already. */
+  replyStreaming = false;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -132,6 +144,11 @@ export function release(r: Request): void {
   r.sentAt = 0;
   r.nodeId = -1;
   r.errKind = 0;
+  if (r.upload !== null) {
+    r.upload.forget();
+    r.upload = null;
+  }
+  r.replyStreaming = false;
   // Split commands put many parts in flight at once (10 per MGET of 10 keys): keep enough.
   if (pool.length < 32768) pool.push(r);
 }

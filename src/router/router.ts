@@ -28,6 +28,7 @@ import { Sessions } from "../session/sessions.ts";
 import { PubSub, type ClientSubs } from "../session/pubsub.ts";
 import { argStrings, PublishGather, PubsubGather } from "../session/pubsub-counts.ts";
 import type { Stats } from "../metrics/stats.ts";
+import { Upload } from "../stream/upload.ts";
 
 const log = getLogger(["predixy", "router"]);
 
@@ -236,6 +237,60 @@ export class Router implements BackendEvents, SessionHost {
     }
   }
 
+  /**
+   * A command whose argument number `f.argc` is large and still arriving (`f` holds the ones
+   * before it): an Upload that streams it to its node from here on, or null to assemble it
+   * first, as any command — when routing it needs more than its first arguments (only
+   * single-key commands whose key came already stream), or when the client or the node is in a
+   * state the plain path handles (a session, retries, a user with rules, no open connection).
+   * While another client's upload holds the connection, or the node is far behind, the client is
+   * paused instead (null), and tries again then (BackendConn.mayUpload).
+   */
+  startUpload(c: ClientSession, f: Frame): Upload | null {
+    if (f.argc === 0 || !c.authed || c.acl !== null || c.session !== null || c.subs !== null || c.retrying > 0 || c.held > 0) return null;
+    const spec = COMMANDS.lookup(f.src, f.base + f.argStart[0], f.base + f.argEnd[0]);
+    if (spec === null || spec.route !== Route.KEY || spec.keyAt >= f.argc || !arityOk(spec.arity, f.expected)) return null;
+    const slot = keySlot(f, spec.keyAt);
+    const node = this.topology.table.nodeFor(slot);
+    if (node === null || !node.reachable) return null;
+    const req = acquire();
+    req.sink = c;
+    req.spec = spec;
+    req.slot = slot;
+    req.affinity = c.id;
+    req.cred = c.cred;
+    req.proto = c.proto;
+    const conn = node.uploadConn(req);
+    if (!conn.mayUpload(c)) {
+      release(req);
+      return null;
+    }
+    this.stats.commands++;
+    this.stats.streamedUploads++;
+    c.track(req);
+    req.upload = new Upload(req, conn);
+    return req.upload;
+  }
+
+  /**
+   * A streamed command about to be sent again (a redirect, a retry): its kept bytes become its
+   * source. False when they were not kept (or not all arrived): it must be answered instead.
+   */
+  private unstream(req: Request): boolean {
+    const bytes = req.upload!.bytes();
+    if (bytes === null) return false;
+    req.upload = null;
+    req.src = bytes;
+    req.start = 0;
+    req.end = bytes.length;
+    return true;
+  }
+
+  private streamLost(req: Request): Uint8Array {
+    return R.errorReply(`TRYAGAIN the command's ${req.upload!.size} bytes were streamed to a node that could not run it, ` +
+      "and were not kept to send elsewhere (performance.stream_retain_bytes): send the command again");
+  }
+
   /** A request for the command in `f`, queued in `c`'s reply order. */
   track(c: ClientSession, f: Frame, spec: CommandSpec, slot: number): Request {
     const req = acquire();
@@ -401,6 +456,7 @@ export class Router implements BackendEvents, SessionHost {
   /** Sends `req` to its target, else the node serving its slot (any master when keyless); a gathered command's parts. */
   private send(req: Request): void {
     if (req.gather !== null) return this.sendParts(req.gather);
+    if (req.upload !== null && !this.unstream(req)) return this.finish(req, this.streamLost(req));
     const node = req.target ?? (req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyMaster());
     if (node === null) {
       // A failover can leave a slot briefly unserved: wait for the new owner within the deadline.
@@ -528,6 +584,11 @@ export class Router implements BackendEvents, SessionHost {
       }
       const target = parseRedirect(buf, s + (moved ? MOVED.length : ASK.length), end - 2, conn.opts.host);
       if (target === null) return false;
+      if (req.upload !== null && !this.unstream(req)) {
+        if (moved) this.topology.requestRefresh();
+        this.finish(req, this.streamLost(req));
+        return true;
+      }
       const node = this.topology.node(target.host, target.port);
       if (!node.reachable) {
         this.waitForNode(req, node);

@@ -48,6 +48,8 @@ export interface FakeNode {
   readonly open: number;
   /** Every command received, over all connections, in arrival order (names upper-cased). */
   readonly received: string[][];
+  /** Bytes received, over all connections (a command arriving in pieces counts as it arrives). */
+  readonly bytesIn: number;
   /** Every connection accepted so far (open or closed), in accept order. */
   readonly conns: FakeConn[];
   /** The table CLUSTER SLOTS answers with; replace it to simulate a topology change. */
@@ -85,6 +87,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
   const conns: ConnState[] = [];
   const received: string[][] = [];
   const closed = new Set<ConnState>();
+  let bytesIn = 0;
   let listener: TCPSocketListener<ConnState> | null = null;
 
   const node: FakeNode = {
@@ -92,6 +95,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
     get connections() { return conns.length; },
     get open() { return conns.length - closed.size; },
     received,
+    get bytesIn() { return bytesIn; },
     conns,
     slots: opts.slots ?? [[0, 16383, port]],
     password: opts.password ?? "",
@@ -180,6 +184,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
       data(sock, chunk) {
         const c = sock.data;
         if (closed.has(c)) return;
+        bytesIn += chunk.length;
         const buf = c.input.feed(chunk);
         let at = 0;
         while (at < buf.length) {

@@ -82,3 +82,100 @@ export async function startStandalone(port: number): Promise<{ stop(): Promise<v
   }
   return { async stop() { proc.kill("SIGTERM"); await proc.exited; } };
 }
+
+/**
+ * A client connection kept open across steps: bytes are sent when the test says, replies are
+ * collected as they come (each as its own bytes), and the close is noticed.
+ */
+export class RespConn {
+  readonly replies: Uint8Array[] = [];
+  closed = false;
+  private buf = new Uint8Array(4096);
+  private len = 0;
+  private readonly scan = new ReplyScan();
+  private pending: Uint8Array[] = [];
+  private sock!: Awaited<ReturnType<typeof Bun.connect<undefined>>>;
+
+  static async open(port: number): Promise<RespConn> {
+    const c = new RespConn();
+    c.sock = await Bun.connect({
+      hostname: "127.0.0.1", port,
+      socket: {
+        data: (_s, chunk) => c.onData(chunk),
+        drain: () => c.pump(),
+        close: () => { c.closed = true; },
+        error: () => { c.closed = true; },
+      },
+    });
+    return c;
+  }
+
+  /** Queues `bytes` (all of them are written, as the socket takes them). */
+  send(bytes: Uint8Array): void {
+    this.pending.push(bytes);
+    this.pump();
+  }
+
+  /** Whether everything sent has been handed to the socket. */
+  get sent(): boolean {
+    return this.pending.length === 0;
+  }
+
+  /** Resolves once `count` replies in all have arrived; rejects on close or after `timeoutMs`. */
+  async waitReplies(count: number, timeoutMs = 30_000): Promise<Uint8Array[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.replies.length < count) {
+      if (this.closed) throw new Error(`closed after ${this.replies.length}/${count} replies`);
+      if (Date.now() > deadline) throw new Error(`${this.replies.length}/${count} replies after ${timeoutMs} ms`);
+      await Bun.sleep(5);
+    }
+    return this.replies.slice(0, count);
+  }
+
+  /** Resolves once the server has closed the connection; rejects after `timeoutMs`. */
+  async waitClosed(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error(`still open after ${timeoutMs} ms`);
+      await Bun.sleep(5);
+    }
+  }
+
+  /** Closes from the client's side, at once (RST if bytes are unsent). */
+  destroy(): void {
+    this.pending = [];
+    this.sock.terminate();
+    this.closed = true;
+  }
+
+  private pump(): void {
+    while (this.pending.length > 0 && !this.closed) {
+      const b = this.pending[0];
+      const n = this.sock.write(b);
+      if (n < b.length) { this.pending[0] = b.subarray(Math.max(n, 0)); return; }
+      this.pending.shift();
+    }
+  }
+
+  private onData(chunk: Uint8Array): void {
+    // A doubling buffer: large replies arrive in many chunks.
+    if (this.len + chunk.length > this.buf.length) {
+      const next = new Uint8Array(Math.max(2 * this.buf.length, this.len + chunk.length));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    this.buf.set(chunk, this.len);
+    this.len += chunk.length;
+    let at = 0;
+    for (;;) {
+      const n = scanReply(this.buf, at, this.len, this.scan);
+      if (n === NEED_MORE || n < 0) break;
+      this.replies.push(this.buf.slice(at, at + n));
+      at += n;
+    }
+    if (at > 0) {
+      this.buf.copyWithin(0, at, this.len);
+      this.len -= at;
+    }
+  }
+}
