@@ -41,7 +41,7 @@ export async function query(
     p.reject(e);
   };
   const timer = setTimeout(() => fail(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
-  const send = (s: Socket<Pending>) => s.write(concat(all.map((c) => encodeCommand(c))));
+  const send = (s: Socket<Pending>) => s.write(Buffer.concat(all.map((c) => encodeCommand(c))));
   // Not awaited: a connect to a host that drops SYNs hangs for minutes, and the timeout must
   // end the query meanwhile (a topology refresh waits on it).
   Bun.connect<Pending>({
@@ -54,7 +54,7 @@ export async function query(
       },
       data(_s, chunk) {
         p.chunks.push(chunk);
-        const buf = concat(p.chunks);
+        const buf = Buffer.concat(p.chunks);
         p.chunks = [buf];
         const scan = new ReplyScan();
         let at = 0;
@@ -88,12 +88,4 @@ export async function query(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const part of parts) { out.set(part, o); o += part.length; }
-  return out;
 }

@@ -101,7 +101,7 @@ export class PubSub implements SubscriberEvents {
         this.drop(this.shard, subs.shard, names, c, "sunsubscribe", subs, frames, (ch) => this.unsubscribeShard(ch));
     }
     c.subs = subs.count > 0 || subs.shard.size > 0 ? subs : null;
-    this.host.answer(c, concat(frames));
+    this.host.answer(c, Buffer.concat(frames));
   }
 
   /**
@@ -367,15 +367,7 @@ function confirm(kind: string, name: string | null, count: number, proto: Proto)
 
 /** PING in RESP2 subscribed mode: `["pong", message]`. */
 function encodePong(msg: Uint8Array): Uint8Array {
-  return concat([enc.encode(`*2\r\n$4\r\npong\r\n$${msg.length}\r\n`), msg, enc.encode("\r\n")]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
+  return Buffer.concat([enc.encode(`*2\r\n$4\r\npong\r\n$${msg.length}\r\n`), msg, enc.encode("\r\n")]);
 }
 
 export { NAMES as PUBSUB_COMMANDS };

@@ -85,9 +85,7 @@ export class Upload {
    */
   bytes(): Uint8Array | null {
     if (!this.complete || this.chunks === null) return null;
-    const out = new Uint8Array(this.kept);
-    let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.length; }
+    const out = Buffer.concat(this.chunks, this.kept);
     this.forget();
     return out;
   }

@@ -2,7 +2,7 @@
 
 import type { TLSOptions } from "bun";
 import { encodeCommand } from "../../src/resp/reply-value.ts";
-import { NEED_MORE, ReplyScan, scanReply } from "../../src/resp/reply-reader.ts";
+import { RespConn } from "./resp-client.ts";
 
 export type Arg = string | Uint8Array;
 
@@ -11,50 +11,16 @@ export type Arg = string | Uint8Array;
  * text (latin1, so any byte survives). Rejects after `timeoutMs` or if the server closes early.
  */
 export async function rawPipeline(port: number, commands: Arg[][], opts: { tls?: TLSOptions; timeoutMs?: number } = {}): Promise<string[]> {
-  const replies: string[] = [];
-  let buf = new Uint8Array(0);
-  const scan = new ReplyScan();
-  let waiting: (() => void) | null = null;
-  let failed: Error | null = null;
-  const sock = await Bun.connect({
-    hostname: "127.0.0.1", port, tls: opts.tls,
-    socket: {
-      data(_s, chunk) {
-        const next = new Uint8Array(buf.length + chunk.length);
-        next.set(buf);
-        next.set(chunk, buf.length);
-        buf = next;
-        let at = 0;
-        for (;;) {
-          const n = scanReply(buf, at, buf.length, scan);
-          if (n === NEED_MORE) break;
-          if (n < 0) { failed = new Error("protocol error in reply"); break; }
-          replies.push(Buffer.from(buf.subarray(at, at + n)).toString("latin1"));
-          at += n;
-        }
-        buf = buf.slice(at);
-        waiting?.();
-      },
-      close() { failed ??= new Error("connection closed"); waiting?.(); },
-      error(_s, e) { failed = e; waiting?.(); },
-    },
-  });
+  const conn = await RespConn.open(port, opts.tls);
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   try {
     for (let i = 0; i < commands.length; i += 500) {
-      const batch = commands.slice(i, i + 500).map((c) => encodeCommand(c));
-      sock.write(Buffer.concat(batch));
-      const want = Math.min(commands.length, i + 500);
-      while (replies.length < want) {
-        if (failed) throw failed;
-        if (Date.now() > deadline) throw new Error(`timeout: ${replies.length}/${want} replies`);
-        await new Promise<void>((r) => { waiting = r; setTimeout(r, 100); });
-        waiting = null;
-      }
+      conn.send(Buffer.concat(commands.slice(i, i + 500).map((c) => encodeCommand(c))));
+      await conn.waitReplies(Math.min(commands.length, i + 500), Math.max(0, deadline - Date.now()));
     }
-    return replies;
+    return conn.replies.map((r) => Buffer.from(r).toString("latin1"));
   } finally {
-    sock.end();
+    conn.destroy();
   }
 }
 

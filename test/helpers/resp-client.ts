@@ -1,5 +1,6 @@
 // Raw RESP over a socket for byte-for-byte tests: send bytes, read back a given number of replies.
 
+import type { TLSOptions } from "bun";
 import { NEED_MORE, ReplyScan, scanReply } from "../../src/resp/reply-reader.ts";
 import { encodeCommand } from "../../src/resp/reply-value.ts";
 
@@ -96,10 +97,10 @@ export class RespConn {
   private pending: Uint8Array[] = [];
   private sock!: Awaited<ReturnType<typeof Bun.connect<undefined>>>;
 
-  static async open(port: number): Promise<RespConn> {
+  static async open(port: number, tls?: TLSOptions): Promise<RespConn> {
     const c = new RespConn();
     c.sock = await Bun.connect({
-      hostname: "127.0.0.1", port,
+      hostname: "127.0.0.1", port, tls,
       socket: {
         data: (_s, chunk) => c.onData(chunk),
         drain: () => c.pump(),
