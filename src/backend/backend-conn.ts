@@ -1,6 +1,7 @@
 // One multiplexed connection to a Redis node: pipelined writes out, FIFO-matched replies in.
 
 import type { Socket, SocketHandler } from "bun";
+import type { BackendNode } from "./backend-node.ts";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import { Kind, type ReplySink, type Request } from "../router/request.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
@@ -18,6 +19,8 @@ export interface BackendEvents {
    */
   onLost(req: Request, written: boolean, reason: string): void;
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void;
+  /** A node marked as not answering (`stalled`) sent a reply: it answers again. */
+  onNodeAnswered(node: BackendNode): void;
 }
 
 export const enum ConnState { CONNECTING, OPEN, CLOSED }
@@ -73,8 +76,10 @@ export class BackendConn implements Flushable {
   private replyMean = 0;
   /** Clients paused until owed() falls below PENDING_LOW_BYTES. */
   private readonly waiters = new Set<ReplySink>();
+  /** Since when the node has answered only CLUSTERDOWN, LOADING or MASTERDOWN here (0: it has not). */
+  clusterDownSince = 0;
 
-  constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {
+  constructor(readonly opts: BackendOptions, private readonly events: BackendEvents, readonly node: BackendNode) {
     this.out = new ByteQueue(opts.bufferSize);
     this.input = new InputBuffer(opts.bufferSize);
     if (opts.authRequest) this.enqueue(opts.authRequest);
@@ -92,9 +97,17 @@ export class BackendConn implements Flushable {
    * still connecting is bounded by connect_timeout_ms instead).
    */
   checkStalled(now: number, timeoutMs: number): void {
-    if (this.state === ConnState.OPEN && this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
-      this.close(`no reply for ${timeoutMs} ms`);
-    }
+    if (this.waitedLongerThan(now, timeoutMs)) this.close(`no reply for ${timeoutMs} ms`);
+  }
+
+  /** Whether requests (or a PING) have waited on this open connection `ms` with no reply at all. */
+  waitedLongerThan(now: number, ms: number): boolean {
+    return this.state === ConnState.OPEN && this.awaitingReply.size > 0 && now - this.progressAt > ms;
+  }
+
+  /** Whether the connection is open with nothing in flight since `ms` ago (the health check PINGs it). */
+  idleLongerThan(now: number, ms: number): boolean {
+    return this.state === ConnState.OPEN && this.awaitingReply.size === 0 && now - this.progressAt > ms;
   }
 
   /**
@@ -182,6 +195,7 @@ export class BackendConn implements Flushable {
 
   onData(chunk: Uint8Array): void {
     this.progressAt = performance.now();
+    if (this.node.stalled) this.events.onNodeAnswered(this.node);
     const buf = this.input.feed(chunk);
     const end = buf.length;
     let at = 0;
