@@ -11,4 +11,13 @@ export class Stats {
   outputLimitDisconnections = 0;
   redirects = 0;
   retries = 0;
+  /** Bytes all clients make the proxy hold now (client/memory-budget.ts); max_memory in force. */
+  clientMemory = 0;
+  maxClientMemory = 0;
+  /** Clients closed to keep within max_memory; times reading was paused for it; clients paused now. */
+  evictedClients = 0;
+  memoryPauses = 0;
+  clientsPausedForMemory = 0;
+  /** Commands parked now, waiting for a node (router/retry.ts). */
+  parkedCommands = 0;
 }
