@@ -2,17 +2,21 @@
 
 import { readFileSync } from "node:fs";
 import { getLogger } from "@logtape/logtape";
-import { BackendNode } from "./backend/backend-node.ts";
+import { BackendNode, formatAddr } from "./backend/backend-node.ts";
+import { HealthCheck } from "./backend/health-check.ts";
 import { query, type ControlAuth } from "./cluster/control-client.ts";
 import { Topology } from "./cluster/topology.ts";
 import { COMMANDS } from "./commands/command-table.ts";
-import { listen } from "./client/listener.ts";
+import { listen, type Listening } from "./client/listener.ts";
+import { fitMaxMemory } from "./client/memory-budget.ts";
 import { ConfigError, loadConfig, type Config } from "./config/config.ts";
 import { parseCliArgs, UsageError, USAGE } from "./config/cli-args.ts";
+import { lifecycle } from "./lifecycle.ts";
 import { setupLogging } from "./logging.ts";
 import { Stats } from "./metrics/stats.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
 import { internalRequest, Kind } from "./router/request.ts";
+import { reload, onReload } from "./reload.ts";
 import { Router } from "./router/router.ts";
 import { VERSION } from "./version.ts";
 import { exitWithParent, startWorkers, workerId } from "./workers.ts";
@@ -22,11 +26,13 @@ const log = getLogger(["predixy"]);
 /** Exit codes: 2 = bad usage or config, 1 = could not start. */
 async function main(argv: string[]): Promise<number> {
   let cfg: Config;
+  let configPath: string;
   try {
     const action = parseCliArgs(argv);
     if (action.kind === "help") { process.stdout.write(USAGE); return 0; }
     if (action.kind === "version") { process.stdout.write(`predixy ${VERSION}\n`); return 0; }
-    cfg = await loadConfig(action.configPath);
+    configPath = action.configPath;
+    cfg = await loadConfig(configPath);
     if (action.check) { process.stdout.write(`${action.configPath}: OK\n`); return 0; }
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
@@ -37,67 +43,63 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   setupLogging(cfg.log.level);
-  return serve(cfg);
+  return serve(cfg, configPath);
 }
 
-async function serve(cfg: Config): Promise<number> {
+async function serve(cfg: Config, configPath: string): Promise<number> {
   const stats = new Stats();
-  const { username, password } = cfg.cluster;
-  const authRequest = password
-    ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]))
-    : null;
   let router: Router | null = null;
-  const auth = password ? { username, password } : null;
+  // Shared by every node: a reload changes new connections' AUTH and connect timeout in place.
+  const nodeOptions = {
+    poolSize: cfg.pool.size,
+    bufferSize: cfg.performance.bufferSize,
+    connectTimeoutMs: cfg.cluster.connectTimeoutMs,
+    authRequest: backendAuth(cfg),
+  };
+  let firstTable: (() => void) | null = null;
   const topology = new Topology({
     entryPoints: cfg.cluster.entryPoints,
-    auth,
+    auth: controlAuth(cfg),
     refreshIntervalMs: cfg.cluster.refreshIntervalMs,
     connectTimeoutMs: cfg.cluster.connectTimeoutMs,
-    makeNode: (host, port) => new BackendNode(host, port, {
-      poolSize: cfg.pool.size,
-      bufferSize: cfg.performance.bufferSize,
-      connectTimeoutMs: cfg.cluster.connectTimeoutMs,
-      authRequest,
-    }, router!),
+    makeNode: (host, port) => new BackendNode(host, port, nodeOptions, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
+    installed: (_table, _changed, first) => {
+      router!.tableChanged();
+      if (first) firstTable?.();
+    },
   });
-  router = new Router(topology, {
-    maxRedirects: cfg.cluster.maxRedirects,
-    retryTimeoutMs: cfg.cluster.retryTimeoutMs,
-    password: cfg.server.password,
-    announceHost: cfg.server.announceHost,
-    announcePort: cfg.server.announcePort,
-  }, stats);
+  router = new Router(topology, routerOptions(cfg), stats);
+  router.reads.configure(cfg.cluster.readFrom, cfg.cluster.maxReplicaLag, cfg.cluster.healthCheckIntervalMs);
+  const health = new HealthCheck(() => topology.allNodes(), healthOptions(cfg), {
+    onStalled: (node) => router!.nodeStalled(node),
+    onPoll: () => router!.reads.poll(topology.table),
+    onNodeDown: () => topology.requestRefresh(),
+  });
 
+  // The cluster may be down or unreachable at start-up: serve anyway (commands wait for it, up
+  // to retry_timeout_ms) and keep asking. What needs a table waits for the first one.
+  firstTable = () => {
+    lifecycle.topologyKnown = true;
+    for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
+    void learnCommands(topology, controlAuth(cfg), cfg.cluster.connectTimeoutMs);
+  };
   if (!(await topology.start())) {
-    log.fatal("no entry point answered CLUSTER SLOTS: {entries}", {
-      entries: cfg.cluster.entryPoints.map((e) => `${e.host}:${e.port}`).join(", "),
+    log.error("no entry point answered CLUSTER SLOTS ({entries}); serving anyway: commands wait for the cluster up to retry_timeout_ms, and it is asked again every second", {
+      entries: cfg.cluster.entryPoints.map((e) => formatAddr(e.host, e.port)).join(", "),
     });
-    return 1;
   }
-  for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
-  await learnCommands(topology, auth, cfg.cluster.connectTimeoutMs);
 
-  let listening;
+  let listening: Listening;
   try {
-    listening = listen({
-      bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
-      idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
-      batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
-      bufferSize: cfg.performance.bufferSize, password: cfg.server.password,
-    }, router, stats);
+    listening = listen(listenOptions(cfg, topology), router, stats);
   } catch (err) {
     const e = err as Error & { code?: string };
     const why = e.code === "EADDRINUSE" ? "address already in use" : e.code === "EACCES" ? "permission denied" : e.message;
     log.fatal("cannot listen on {bind}:{port}: {why}", { bind: cfg.server.bind, port: cfg.server.port, why });
     return 1;
   }
-
-  // Requests stuck on a node that stopped answering fail, and the connection is rebuilt.
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const n of topology.allNodes()) n.forEachConn((c) => c.checkStalled(now, cfg.cluster.commandTimeoutMs));
-  }, Math.max(50, Math.min(1000, cfg.cluster.commandTimeoutMs / 4)));
+  health.start();
 
   log.info("predixy {version} worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
     version: VERSION, worker: workerId, bind: cfg.server.bind, port: listening.server.port,
@@ -107,23 +109,92 @@ async function serve(cfg: Config): Promise<number> {
   const workers = workerId === 0 && cfg.performance.workerThreads > 1 ? startWorkers(cfg.performance.workerThreads) : null;
   if (workerId > 0) exitWithParent();
 
-  await nextSignal();
-  workers?.stop();
-  // Stop accepting, let every client have the replies of what it already sent, then close.
-  listening.server.stop(false);
-  for (const c of listening.clients) c.finish();
-  const drainMs = cfg.cluster.commandTimeoutMs;
-  log.info("shutting down: waiting up to {ms} ms for the replies of {n} clients (a second signal stops at once)", {
+  // SIGHUP: each part applies what it can of the new file (reload.ts); workers reload their own.
+  onReload((next) => {
+    if (next.log.level !== cfg.log.level) setupLogging(next.log.level);
+    nodeOptions.authRequest = backendAuth(next);
+    nodeOptions.connectTimeoutMs = next.cluster.connectTimeoutMs;
+    topology.configure({
+      entryPoints: next.cluster.entryPoints, auth: controlAuth(next),
+      refreshIntervalMs: next.cluster.refreshIntervalMs, connectTimeoutMs: next.cluster.connectTimeoutMs,
+    });
+    router!.configure(routerOptions(next));
+    router!.reads.configure(next.cluster.readFrom, next.cluster.maxReplicaLag, next.cluster.healthCheckIntervalMs);
+    health.configure(healthOptions(next));
+    listening.configure(listenOptions(next, topology));
+  });
+  let reloading = Promise.resolve();
+  process.on("SIGHUP", () => {
+    log.info("SIGHUP: reloading {path}", { path: configPath });
+    workers?.signal("SIGHUP");
+    reloading = reloading.then(async () => { cfg = await reload(configPath, cfg); });
+  });
+
+  const signals = stopSignals();
+  await signals.first;
+  lifecycle.draining = true;
+  workers?.signal("SIGTERM");
+  // Stop accepting; every client gets the replies of what it sent before the signal, then is closed.
+  listening.drain();
+  const drainMs = cfg.server.drainTimeoutMs;
+  log.info("shutting down: not accepting; waiting up to {ms} ms for {n} clients to be answered (a second signal stops at once)", {
     ms: drainMs, n: listening.clients.size,
   });
-  await Promise.race([untilEmpty(listening.clients), sleep(drainMs), nextSignal()]);
+  const second = signals.second;
+  const outcome = await Promise.race([
+    untilEmpty(listening.clients).then(() => "drained"), sleep(drainMs).then(() => "deadline"), second.then(() => "signal"),
+  ]);
+  if (outcome === "deadline" && listening.clients.size > 0) {
+    log.warn("drain_timeout_ms ({ms}) passed: closing {n} clients with replies still owed", { ms: drainMs, n: listening.clients.size });
+  }
+  if (workers !== null) {
+    if (outcome === "signal") workers.signal("SIGTERM");
+    await Promise.race([workers.exited, sleep(outcome === "signal" ? 0 : 1000), second]);
+  }
   router.stop();
-  clearInterval(sweep);
+  health.stop();
   topology.stop();
   listening.server.stop(true);
   for (const c of listening.clients) c.close();
   for (const n of topology.allNodes()) n.closeAll("shutting down");
   return 0;
+}
+
+function backendAuth(cfg: Config) {
+  const { username, password } = cfg.cluster;
+  return password ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password])) : null;
+}
+
+function controlAuth(cfg: Config): ControlAuth | null {
+  return cfg.cluster.password ? { username: cfg.cluster.username, password: cfg.cluster.password } : null;
+}
+
+function routerOptions(cfg: Config) {
+  return {
+    maxRedirects: cfg.cluster.maxRedirects,
+    retryTimeoutMs: cfg.cluster.retryTimeoutMs,
+    password: cfg.server.password,
+    announceHost: cfg.server.announceHost,
+    announcePort: cfg.server.announcePort,
+  };
+}
+
+function healthOptions(cfg: Config) {
+  return {
+    intervalMs: cfg.cluster.healthCheckIntervalMs,
+    timeoutMs: cfg.cluster.healthCheckTimeoutMs,
+    commandTimeoutMs: cfg.cluster.commandTimeoutMs,
+  };
+}
+
+function listenOptions(cfg: Config, topology: Topology) {
+  const nodes = Math.max([...topology.allNodes()].length, cfg.cluster.entryPoints.length);
+  return {
+    bind: cfg.server.bind, port: cfg.server.port, maxClients: fitMaxClients(cfg, nodes),
+    idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
+    batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
+    bufferSize: cfg.performance.bufferSize, password: cfg.server.password, maxMemory: fitMaxMemory(cfg.performance.maxMemory),
+  };
 }
 
 /**
@@ -146,19 +217,17 @@ function fitMaxClients(cfg: Config, nodes: number): number {
   return fit;
 }
 
-function nextSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const on = (sig: string) => {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      log.info("{sig}", { sig });
-      resolve();
-    };
-    const onInt = () => on("SIGINT");
-    const onTerm = () => on("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-  });
+/** The first SIGINT/SIGTERM starts the drain; the second ends it at once. */
+function stopSignals(): { first: Promise<void>; second: Promise<void> } {
+  const first = Promise.withResolvers<void>(), second = Promise.withResolvers<void>();
+  let count = 0;
+  const on = (sig: string) => {
+    log.info("{sig}", { sig });
+    (++count === 1 ? first : second).resolve();
+  };
+  process.on("SIGINT", () => on("SIGINT"));
+  process.on("SIGTERM", () => on("SIGTERM"));
+  return { first: first.promise, second: second.promise };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -13,11 +13,13 @@ export const workerId = Number(process.env[WORKER_ENV] ?? "0");
 /**
  * Starts `count - 1` more processes running this same program with the same arguments.
  * Each has its own backend connections and slot table; the kernel spreads clients across
- * them. A worker that dies is restarted; all stop when the first process stops.
+ * them. A worker that dies is restarted, until a stop signal is passed on: each then drains
+ * on its own (`exited` resolves once all are gone); SIGHUP is passed on for each to reload.
  */
-export function startWorkers(count: number): { stop(): void } {
+export function startWorkers(count: number): { signal(sig: "SIGTERM" | "SIGHUP"): void; exited: Promise<void> } {
   const procs = new Map<number, Subprocess>();
   let stopping = false;
+  const exited = Promise.withResolvers<void>();
   // A compiled executable sees a virtual path as argv[1], which is not an argument of ours.
   const compiled = process.argv[1]?.startsWith("/$bunfs/") ?? false;
   const cmd = compiled
@@ -29,7 +31,10 @@ export function startWorkers(count: number): { stop(): void } {
       stdio: ["ignore", "inherit", "inherit"],
       onExit(_p, code, signal) {
         procs.delete(id);
-        if (stopping) return;
+        if (stopping) {
+          if (procs.size === 0) exited.resolve();
+          return;
+        }
         log.error("worker {id} exited ({how}); restarting in 1 s", { id, how: signal ?? `code ${code}` });
         setTimeout(() => { if (!stopping) spawn(id); }, 1000);
       },
@@ -38,10 +43,14 @@ export function startWorkers(count: number): { stop(): void } {
   };
   for (let id = 1; id < count; id++) spawn(id);
   return {
-    stop() {
-      stopping = true;
-      for (const p of procs.values()) p.kill("SIGTERM");
+    signal(sig) {
+      if (sig === "SIGTERM") {
+        stopping = true;
+        if (procs.size === 0) exited.resolve();
+      }
+      for (const p of procs.values()) p.kill(sig);
     },
+    exited: exited.promise,
   };
 }
 

@@ -11,6 +11,7 @@ import type { ClientSession, Router } from "../router/router.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markClientDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
+import type { BudgetedClient, MemoryBudget } from "./memory-budget.ts";
 
 export interface ClientLimits {
   /** In-flight commands past which reading pauses (`performance.batch_size`). */
@@ -42,7 +43,7 @@ const OUTPUT_CEILING = 2 ** 31;
 /** Replies of one read are held back for their siblings only up to this many bytes. */
 const HOLD_MAX_BYTES = 64 * 1024;
 
-export class ClientConn implements Flushable, ClientSession {
+export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   readonly id = nextId++;
   closed = false;
   flushQueued = false;
@@ -50,6 +51,17 @@ export class ClientConn implements Flushable, ClientSession {
   multiRefused = false;
   retrying = 0;
   held = 0;
+  retrySlots: Map<number, number> | null = null;
+  /** What this client makes the proxy hold (see MemoryBudget): replies not written, unparsed input, waiting commands' copies. */
+  private replyBytes = 0;
+  private inputBytes = 0;
+  private waitingBytes = 0;
+  /** Not read because clients hold too much memory (MemoryBudget). */
+  private memoryPaused = false;
+  /** Bytes read from the socket so far: the stream offset of what arrives next. */
+  private bytesRead = 0;
+  /** Draining (shutdown): commands starting at or past this stream offset are not run; -1 = not draining. */
+  private drainAt = -1;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
   /** Reading is paused: batch_size in flight, or a node behind. */
@@ -75,13 +87,14 @@ export class ClientConn implements Flushable, ClientSession {
   private lastActive = performance.now();
   private readonly connectedAt = performance.now();
   /** max_client_output_bytes, with 0 meaning the ceiling. */
-  private readonly maxOutputBytes: number;
+  private maxOutputBytes: number;
 
   constructor(
     private readonly socket: Socket<ClientConn>,
     private readonly router: Router,
     private readonly limits: ClientLimits,
     private readonly stats: Stats,
+    private readonly budget: MemoryBudget,
   ) {
     this.authed = limits.password === "";
     this.maxOutputBytes = limits.maxOutputBytes || OUTPUT_CEILING;
@@ -101,11 +114,13 @@ export class ClientConn implements Flushable, ClientSession {
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
     if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
+    this.bytesRead += chunk.length;
     const buf = this.input.feed(chunk);
     if (this.paused) {
       // Data that was on its way when reading paused: keep it for the resume.
       this.socket.pause();
       this.input.keep(buf, 0, 0);
+      this.countInput();
       this.checkInputLimit();
       return;
     }
@@ -119,8 +134,10 @@ export class ClientConn implements Flushable, ClientSession {
     const f = this.frame;
     const end = buf.length;
     const max = this.limits.batchSize;
+    // Draining: commands that start before the cut-off run, the rest were sent after the signal.
+    const stop = this.drainAt < 0 ? end : Math.min(end, this.drainAt - (this.bytesRead - end));
     let at = 0;
-    while (at < end && this.inFlight < max && this.backendWaits === 0) {
+    while (at < stop && this.inFlight < max && this.backendWaits === 0) {
       const n = readCommand(buf, at, end, f);
       if (n === NEED_MORE) break;
       if (n < 0) {
@@ -131,8 +148,20 @@ export class ClientConn implements Flushable, ClientSession {
       if (f.argc > 0) this.router.dispatch(this, f);
       if (this.closing || this.closed) return;
     }
+    if (this.drainAt >= 0 && at >= stop && at < end) return this.drained();
     this.input.keep(buf, at, f.needBytes);
+    this.countInput();
     if (!this.checkInputLimit() && this.inFlight >= max) this.pause();
+    else if (this.drainAt >= 0 && this.bytesRead >= this.drainAt && this.input.pending === 0) this.drained();
+  }
+
+  /** Keeps the memory budget's count of this client's unparsed input current. */
+  private countInput(): void {
+    const d = this.input.pending - this.inputBytes;
+    if (d !== 0) {
+      this.inputBytes += d;
+      this.stats.clientMemory += d;
+    }
   }
 
   /** Closes the client when its unparsed input is over max_client_input_bytes; true if so. */
@@ -160,7 +189,7 @@ export class ClientConn implements Flushable, ClientSession {
     // A slow reader frees send-buffer space too slowly for Bun's drain, which waits for a good
     // part of the buffer: offer the bytes now, and count any taken as the client reading.
     const before = this.out.size;
-    if (this.out.writeTo(this.socket)) {
+    if (this.writeOut()) {
       this.onDrain();
       return;
     }
@@ -186,6 +215,10 @@ export class ClientConn implements Flushable, ClientSession {
   /** `req`'s reply is set. Writes out every reply now complete at the head of the FIFO. */
   complete(req: Request): void {
     req.done = true;
+    // Held from now until written, in the FIFO or in `out`.
+    const n = req.replyEnd - req.replyStart;
+    this.replyBytes += n;
+    if ((this.stats.clientMemory += n) > this.budget.mark) this.budget.press();
     if (req !== this.head) return;
     let r: Request | null = req;
     while (r !== null && r.done) {
@@ -219,9 +252,9 @@ export class ClientConn implements Flushable, ClientSession {
     // Reading goes on while the replies back up, as Redis does: a client may write a whole
     // pipeline before it reads (redis-py, Jedis), and would wait forever for its own write if
     // the proxy stopped reading it. What piles up is bounded by max_client_output_bytes.
-    if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
+    if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0 && !this.memoryPaused) this.resume();
     if (this.closed || this.blocked || this.waitsForSiblings()) return;
-    if (!this.out.writeTo(this.socket)) {
+    if (!this.writeOut()) {
       this.blocked = true;
       this.blockedSince = performance.now();
       return;
@@ -231,6 +264,75 @@ export class ClientConn implements Flushable, ClientSession {
     // command left over can never complete. (Replies the resume just completed go out first:
     // they marked this client for another flush.)
     if ((this.closing || (this.ending && !this.paused)) && this.head === null && this.out.size === 0) this.socket.end();
+  }
+
+  /** Writes what the socket takes of `out`; true if all of it. */
+  private writeOut(): boolean {
+    const before = this.out.size;
+    const all = this.out.writeTo(this.socket);
+    const written = before - this.out.size;
+    this.replyBytes -= written;
+    this.stats.clientMemory -= written;
+    return all;
+  }
+
+  holdBytes(bytes: number): void {
+    if (this.closed) return;
+    this.waitingBytes += bytes;
+    if ((this.stats.clientMemory += bytes) > this.budget.mark) this.budget.press();
+  }
+
+  memory(): { replies: number; input: number; waiting: number } {
+    return { replies: this.replyBytes, input: this.inputBytes, waiting: this.waitingBytes };
+  }
+
+  pauseForMemory(on: boolean): void {
+    if (this.closed || on === this.memoryPaused) return;
+    this.memoryPaused = on;
+    if (on) this.pause();
+    else this.flush();
+  }
+
+  evict(why: string): void {
+    log.debug("client {id}: closed ({why})", { id: this.id, why });
+    this.close();
+  }
+
+  label(): string {
+    const s = this.socket;
+    return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort}${this.name ? ` name=${this.name}` : ""}`;
+  }
+
+  /** The peer's address as /proc/net/tcp shows it, for finding what waits in its socket at shutdown. */
+  get peer(): { address: string; port: number } {
+    return { address: this.socket.remoteAddress, port: this.socket.remotePort };
+  }
+
+  /** Applies reloaded limits (the shared `limits` object is already updated). */
+  limitsChanged(): void {
+    this.maxOutputBytes = this.limits.maxOutputBytes || OUTPUT_CEILING;
+    if (!this.closed) this.flush();
+  }
+
+  /**
+   * Shutdown: run every command the client sent before the signal — what was read, and the
+   * `queued` bytes still in the socket's receive buffer (-1: unknown, taken as none) — answer
+   * them all, then close. Commands sent after the cut-off are not run.
+   */
+  drain(queued: number): void {
+    if (this.closed || this.closing) return;
+    this.drainAt = this.bytesRead + Math.max(0, queued);
+    if (queued <= 0 && this.input.pending === 0) this.drained();
+    else this.flush();
+  }
+
+  /** Everything up to the drain cut-off is dispatched: no more reading; close once answered. */
+  private drained(): void {
+    this.closing = true;
+    this.socket.pause();
+    this.input.clear();
+    this.countInput();
+    this.flush();
   }
 
   waitForBackend(): void {
@@ -346,6 +448,8 @@ export class ClientConn implements Flushable, ClientSession {
   onClosed(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stats.clientMemory -= this.replyBytes + this.inputBytes + this.waitingBytes;
+    this.replyBytes = this.inputBytes = this.waitingBytes = 0;
     let r = this.head;
     while (r !== null) {
       const next: Request | null = r.next;

@@ -14,6 +14,8 @@ export interface ClusterOptions {
   host?: string;
   /** If set: requirepass + masterauth on every node. */
   password?: string;
+  /** cluster-node-timeout (default 3000): how long a silent node takes to be failed over. */
+  nodeTimeoutMs?: number;
 }
 
 export interface ClusterNode {
@@ -86,7 +88,7 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterHandle>
   const nodes: ClusterNode[] = [];
   try {
     // Settle every start before judging, so a failure never leaves a sibling half-started and unrecorded.
-    const started = await Promise.allSettled(ports.map((p) => startNode(dir, host, p, password, deadline)));
+    const started = await Promise.allSettled(ports.map((p) => startNode(dir, host, p, password, deadline, opts.nodeTimeoutMs ?? 3000)));
     for (const s of started) if (s.status === "rejected") throw s.reason;
     for (const s of started) if (s.status === "fulfilled") nodes.push(s.value);
     const addrs = ports.map((p) => `${host}:${p}`);
@@ -147,14 +149,14 @@ export async function waitClusterOk(ports: number[], timeoutMs: number, host = D
 
 // ---- nodes ----
 
-async function startNode(dir: string, host: string, port: number, password: string | undefined, deadline: number): Promise<ClusterNode> {
+async function startNode(dir: string, host: string, port: number, password: string | undefined, deadline: number, nodeTimeoutMs: number): Promise<ClusterNode> {
   const nodeDir = join(dir, String(port));
   await mkdir(nodeDir, { recursive: true });
   const pidFile = join(nodeDir, "redis.pid");
   const args = [
     "redis-server",
     "--port", String(port), "--bind", host,
-    "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "3000",
+    "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", String(nodeTimeoutMs),
     "--dir", nodeDir, "--daemonize", "yes", "--pidfile", pidFile, "--logfile", join(nodeDir, "redis.log"),
     "--save", "", "--appendonly", "no", "--protected-mode", "no",
     // Replicas would otherwise wait 5s for more replicas before a diskless full sync starts.
