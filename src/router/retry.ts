@@ -74,6 +74,7 @@ export class Retry {
     if (!this.start(req, now)) return false;
     this.ownBytes(req);
     this.parked.push(req);
+    this.stats.parkedCommands = this.parked.length;
     this.topology.requestRefresh();
     if (this.timer === null) this.timer = setInterval(tick, TICK_MS, this);
     return true;
@@ -98,6 +99,14 @@ export class Retry {
 
   private unpark(req: Request): void {
     if (req.sink === null || req.sink.closed) return this.host.drop(req);
+    // An older command of the client for the same slot, in flight at the silent node when this
+    // one was parked, may now be waiting to be resent itself (its node lost the slot, or the
+    // connection): this one goes after it, not before.
+    if (this.behindOlder(req)) {
+      this.hold(req);
+      this.leave(req);
+      return;
+    }
     this.unownBytes(req);
     this.host.send(req);
   }
@@ -129,6 +138,7 @@ export class Retry {
   }
 
   private stopIfEmpty(): void {
+    this.stats.parkedCommands = this.parked.length;
     if (this.parked.length === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;

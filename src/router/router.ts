@@ -441,6 +441,8 @@ export class Router implements BackendEvents {
   nodeStalled(node: BackendNode): void {
     log.warn("node {addr} has left a command unanswered for health_check_timeout_ms: commands for it wait (up to retry_timeout_ms) until it answers or its slots move", { addr: node.addr });
     this.topology.requestRefresh();
+    // A replica carries only reads: they can be answered elsewhere now rather than at command_timeout_ms.
+    if (node.readonly) node.closeBusy("not answering; its reads go to another node");
   }
 
   onNodeAnswered(node: BackendNode): void {
