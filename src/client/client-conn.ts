@@ -151,8 +151,10 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     if (this.drainAt >= 0 && at >= stop && at < end) return this.drained();
     this.input.keep(buf, at, f.needBytes);
     this.countInput();
-    if (!this.checkInputLimit() && this.inFlight >= max) this.pause();
-    else if (this.drainAt >= 0 && this.bytesRead >= this.drainAt && this.input.pending === 0) this.drained();
+    if (this.checkInputLimit()) return;
+    if (this.inFlight >= max) this.pause();
+    // Draining, and all that came before the cut-off is dispatched.
+    if (this.drainAt >= 0 && this.bytesRead >= this.drainAt && this.input.pending === 0) this.drained();
   }
 
   /** Keeps the memory budget's count of this client's unparsed input current. */

@@ -165,13 +165,16 @@ export function proxyInfo(stats: Stats, wanted: string[]): string {
     ],
     // blocked_clients and used_memory: what redis-cli --stat and dashboards read. Blocking
     // commands are refused, so none block; the proxy's memory is its resident set.
-    clients: [["connected_clients", stats.connectedClients], ["blocked_clients", 0]],
-    memory: memoryRows(),
+    clients: [["connected_clients", stats.connectedClients], ["blocked_clients", 0],
+      ["clients_paused_for_memory", stats.clientsPausedForMemory], ["parked_commands", stats.parkedCommands]],
+    // Redis 7's names for what clients make the server hold, and its maxmemory-clients.
+    memory: [...memoryRows(), ["mem_clients_normal", stats.clientMemory], ["maxmemory_clients", stats.maxClientMemory]],
     stats: [
       ["total_connections_received", stats.totalConnections], ["rejected_connections", stats.rejectedConnections],
       ["total_commands_processed", stats.commands], ["protocol_errors", stats.protocolErrors],
       ["client_query_buffer_limit_disconnections", stats.inputLimitDisconnections],
       ["client_output_buffer_limit_disconnections", stats.outputLimitDisconnections],
+      ["evicted_clients", stats.evictedClients], ["client_memory_pauses", stats.memoryPauses],
       ["cluster_redirects", stats.redirects], ["cluster_retries", stats.retries],
     ],
     persistence: [["loading", 0]],

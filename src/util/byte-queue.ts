@@ -25,9 +25,10 @@ export class ByteQueue {
   private tailLen = 0;
   private readonly cap: number;
 
-  constructor(private readonly initial: number) {
+  /** `segment`: the size past which the buffer stops growing and segments start (tests make it small). */
+  constructor(private readonly initial: number, private readonly segment = SEGMENT) {
     this.buf = new Uint8Array(initial);
-    this.cap = Math.max(initial, SEGMENT);
+    this.cap = Math.max(initial, segment);
   }
 
   get size(): number {
@@ -83,7 +84,7 @@ export class ByteQueue {
       this.sealed.push(this.tail.subarray(0, this.tailLen));
       this.sealedBytes += this.tailLen;
     }
-    this.tail = new Uint8Array(Math.max(SEGMENT, n));
+    this.tail = new Uint8Array(Math.max(this.segment, n));
     this.tailLen = copyBytes(this.tail, 0, src, start, end);
   }
 
