@@ -209,7 +209,7 @@ export const CONFIG_SCHEMA = {
     buffer_size: int(1024, 67108864, 65536),
     batch_size: int(1, 1000000, 256),
     max_client_input_bytes: int(1024, Number.MAX_SAFE_INTEGER, 1073741824),
-    max_client_output_bytes: int(0, 2147483648, 268435456),
+    max_client_output_bytes: int(0, 2147483648, 134217728),
     max_memory: int(0, Number.MAX_SAFE_INTEGER, 1073741824),
   },
   log: {

@@ -162,7 +162,7 @@ level = "debug"
         maxReplicaLag: 1048576,
       },
       pool: { size: 1, minIdle: 1, maxIdle: 4 },
-      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 268435456, maxMemory: 1073741824 },
+      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 134217728, maxMemory: 1073741824 },
       log: { level: "info" },
     });
   });
