@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { redisCli, startCluster, type ClusterHandle } from "../test/helpers/redis-cluster.ts";
-import { LoadClient, type LoadSink } from "./load-client.ts";
+import { LoadClient, type LoadSink } from "../test/helpers/checked-load.ts";
 import { statusKB } from "./proc-stats.ts";
 
 const ROOT = resolve(import.meta.dir, "..");

@@ -1,9 +1,9 @@
-// One client of the failover load: open-loop pipelined GET/SET/INCR on its own keys, every reply checked against a model.
+// A client that checks every reply: open-loop pipelined GET/SET/INCR on its own keys against a model (fault tests, bench/failover-load.ts).
 
 import type { Socket } from "bun";
-import { slotOf } from "../src/cluster/key-slot.ts";
-import { NEED_MORE, ReplyScan, scanReply } from "../src/resp/reply-reader.ts";
-import { decodeReply, encodeCommand, RespError } from "../src/resp/reply-value.ts";
+import { slotOf } from "../../src/cluster/key-slot.ts";
+import { NEED_MORE, ReplyScan, scanReply } from "../../src/resp/reply-reader.ts";
+import { decodeReply, encodeCommand, RespError } from "../../src/resp/reply-value.ts";
 
 const enc = new TextEncoder();
 

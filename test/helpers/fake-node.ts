@@ -57,6 +57,10 @@ export interface FakeNode {
   count(name: string): number;
   /** Closes every open connection from the node's side. */
   dropAll(): void;
+  /** Like SIGSTOP: connections are accepted and read, but every reply is held back until thaw(). */
+  freeze(): void;
+  /** Like SIGCONT: the held replies go out, in order, and the node answers again. */
+  thaw(): void;
   stop(): void;
 }
 
@@ -75,6 +79,8 @@ interface ConnState extends FakeConn {
   frame: Frame;
   /** Bytes the socket did not take yet (Bun's write does not buffer). */
   pending: Uint8Array[];
+  /** Replies held back while the node is frozen. */
+  held: (string | Uint8Array)[];
 }
 
 const decoder = new TextDecoder();
@@ -86,6 +92,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
   const received: string[][] = [];
   const closed = new Set<ConnState>();
   let listener: TCPSocketListener<ConnState> | null = null;
+  let frozen = false;
 
   const node: FakeNode = {
     port,
@@ -102,6 +109,13 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
     dropAll() {
       for (const c of conns) if (!closed.has(c)) c.close();
     },
+    freeze() {
+      frozen = true;
+    },
+    thaw() {
+      frozen = false;
+      for (const c of conns) for (const raw of c.held.splice(0)) send(c, raw);
+    },
     stop() {
       node.dropAll();
       listener?.stop(true);
@@ -111,6 +125,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
 
   const send = (c: ConnState, raw: string | Uint8Array) => {
     if (closed.has(c)) return;
+    if (frozen) { c.held.push(raw); return; }
     const bytes = typeof raw === "string" ? encoder.encode(raw) : raw;
     if (c.pending.length > 0) { c.pending.push(bytes); return; }
     const n = c.sock.write(bytes);
@@ -154,7 +169,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
       open(sock) {
         const c: ConnState = {
           id: nextId++, received: [], authed: false, stalled: false,
-          sock, input: new InputBuffer(4096), frame: new Frame(), pending: [],
+          sock, input: new InputBuffer(4096), frame: new Frame(), pending: [], held: [],
           write: (raw) => send(c, raw),
           close: () => {
             if (closed.has(c)) return;

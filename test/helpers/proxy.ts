@@ -6,8 +6,14 @@ import { join, resolve } from "node:path";
 
 export interface ProxyHandle {
   port: number;
+  /** The config file it runs with (rewrite it, then SIGHUP, to test reloads). */
+  configPath: string;
   /** Everything the proxy wrote to stderr so far. */
   logs(): string;
+  /** Sends a signal to the proxy process. */
+  kill(signal: "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGKILL"): void;
+  /** Resolves with the exit code once the proxy has exited. */
+  exited: Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -29,12 +35,7 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const dir = mkdtempSync(join(tmpdir(), "predixy-test-"));
   const file = join(dir, "predixy.toml");
-  writeFileSync(file, [
-    "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
-    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
-    extra.rest ?? "",
-    "[log]", `level = "info"`,
-  ].join("\n"));
+  writeFileSync(file, proxyConfig(port, entryPoints, extra));
   const argv = [process.execPath, join(ROOT, "src/main.ts"), "-c", file];
   if (extra.openFiles !== undefined) argv.unshift("sh", "-c", `ulimit -n ${extra.openFiles} && exec "$0" "$@"`);
   const proc = Bun.spawn(argv, {
@@ -56,7 +57,10 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   }
   return {
     port,
+    configPath: file,
     logs: () => stderr,
+    kill: (signal) => proc.kill(signal),
+    exited: proc.exited,
     async stop() {
       proc.kill("SIGTERM");
       const killer = setTimeout(() => proc.kill("SIGKILL"), 3000);
@@ -64,6 +68,16 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
       clearTimeout(killer);
     },
   };
+}
+
+/** The config file startProxy writes (tests rewrite it to test SIGHUP). */
+export function proxyConfig(port: number, entryPoints: string[], extra: ProxyExtra = {}): string {
+  return [
+    "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
+    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
+    extra.rest ?? "",
+    "[log]", `level = "info"`,
+  ].join("\n");
 }
 
 /** Sends raw bytes and collects what comes back until `until` matches or the peer closes. */
