@@ -5,7 +5,7 @@ TSC      := node_modules/.bin/tsc
 CONFIG   ?= predixy.toml
 CLUSTER_DIR ?= .cluster
 
-.PHONY: setup build run test test-unit bench microbench cluster-start cluster-stop cluster-status check clean
+.PHONY: setup build run test test-unit bench failover-bench microbench cluster-start cluster-stop cluster-status check clean
 
 # npm dependencies (Bun itself comes from npm) and Debian's redis-server/redis-tools.
 setup:
@@ -27,10 +27,15 @@ test-unit: setup
 bench: build
 	$(BUN) bench/e2e.ts $(BENCH_ARGS)
 
+# kill -9 of a master under a checked 40k commands/s load on a 9 x 1 cluster (see bench/README.md).
+failover-bench: build
+	$(BUN) bench/failover-load.ts $(FAILOVER_ARGS)
+
 microbench: setup
 	$(BUN) bench/request-reader.bench.ts
 	$(BUN) bench/router.bench.ts
 	$(BUN) bench/multi-key.bench.ts
+	$(BUN) bench/data-path.bench.ts
 
 cluster-start: setup
 	$(BUN) scripts/cluster.ts start --dir $(CLUSTER_DIR)

@@ -38,6 +38,8 @@ export interface FakeNodeOptions {
   slots?: SlotRange[];
   /** When set, commands other than AUTH/HELLO/QUIT before a matching AUTH get -NOAUTH. */
   password?: string;
+  /** Address to listen on (default 127.0.0.1; any 127.x.y.z is loopback too). */
+  host?: string;
 }
 
 export interface FakeNode {
@@ -163,7 +165,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
 
   let nextId = 1;
   listener = Bun.listen<ConnState>({
-    hostname: "127.0.0.1",
+    hostname: opts.host ?? "127.0.0.1",
     port,
     socket: {
       open(sock) {
