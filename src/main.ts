@@ -47,6 +47,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(cfg: Config, configPath: string): Promise<number> {
+  // Until start-up is done, a SIGHUP is logged and dropped (its default action would end the process).
+  let onHangup = () => log.info("SIGHUP during start-up: ignored");
+  process.on("SIGHUP", () => onHangup());
   const stats = new Stats();
   let router: Router | null = null;
   // Shared by every node: a reload changes new connections' AUTH and connect timeout in place.
@@ -124,11 +127,14 @@ async function serve(cfg: Config, configPath: string): Promise<number> {
     listening.configure(listenOptions(next, topology));
   });
   let reloading = Promise.resolve();
-  process.on("SIGHUP", () => {
+  onHangup = () => {
     log.info("SIGHUP: reloading {path}", { path: configPath });
     workers?.signal("SIGHUP");
-    reloading = reloading.then(async () => { cfg = await reload(configPath, cfg); });
-  });
+    // One reload at a time, in order; one that fails does not stop the next.
+    reloading = reloading
+      .then(async () => { cfg = await reload(configPath, cfg); })
+      .catch((err: Error) => log.error("reload failed: {err}", { err: err?.stack ?? err }));
+  };
 
   const signals = stopSignals();
   await signals.first;

@@ -54,6 +54,9 @@ test("max_memory: clients holding the most stop being read, then the biggest is 
   await waitFor(() => chunks.reduce((n, c) => n + c.length, 0) >= want.length, "the modest client's replies");
   expect(Buffer.concat(chunks).toString() === want).toBe(true);
   await waitFor(async () => (await info(bystander, "clients_paused_for_memory")) === 0, "reading to resume");
+  // Every byte counted is uncounted again: with the others gone, the bystander (idle) holds nothing.
+  modest.sock.destroy();
+  await waitFor(async () => (await info(bystander, "mem_clients_normal")) === 0, "the count to return to zero");
 }, 60_000);
 
 test("one client that never reads its replies raises predixy's memory by about its output limit, no more", async () => {
