@@ -67,8 +67,8 @@ async function serve(cfg: Config, configPath: string): Promise<number> {
     connectTimeoutMs: cfg.cluster.connectTimeoutMs,
     makeNode: (host, port) => new BackendNode(host, port, nodeOptions, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
-    installed: (_table, _changed, first) => {
-      router!.tableChanged();
+    installed: (_table, changed, first) => {
+      if (changed) router!.tableChanged();
       if (first) firstTable?.();
     },
   });

@@ -20,7 +20,7 @@ export interface TopologyOptions {
   makeNode: (host: string, port: number) => BackendNode;
   /** Client requests on their way to (`inFlight`) or queued for (`unsent`) a node that lost their slot. */
   slotsMoved: (inFlight: Request[], unsent: Request[]) => void;
-  /** A table was installed (`changed`: its shape differs from the last one; `first`: the first one). */
+  /** A table was installed (`changed`: its shape, or a node's availability by the cluster's verdict, differs from before; `first`: the first one). */
   installed?: (table: SlotTable, changed: boolean, first: boolean) => void;
   /** Resolves an entry point's host name at each refresh (default: the system resolver, uncached). */
   resolve?: (host: string) => Promise<string[]>;
@@ -309,11 +309,13 @@ export class Topology {
     else this.incompleteSince ||= performance.now();
     // The cluster's own verdicts: a master it has failed waits for its replacement, not for a connect.
     const live = new Set<BackendNode>([...table.masters, ...table.replicas.flat()]);
+    let verdicts = false;
     if (view.lines) {
       const failed = new Set<string>();
       for (const l of view.lines.values()) if (l.failed) failed.add(l.addr);
       for (const n of live) {
         if (n.noteClusterFailed(failed.has(n.addr))) {
+          verdicts = true;
           if (n.clusterFailed) log.warn("the cluster marks {addr} as failed", { addr: n.addr });
         }
       }
@@ -333,7 +335,7 @@ export class Topology {
       }
     }
     if (first) this.schedule();
-    this.opts.installed?.(table, changed, first);
+    this.opts.installed?.(table, changed || verdicts, first);
   }
 
   private changed(table: SlotTable, shape: string): void {
