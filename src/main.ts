@@ -143,6 +143,7 @@ async function serve(cfg: Config, configPath: string): Promise<number> {
   // Stop accepting; every client gets the replies of what it sent before the signal, then is closed.
   listening.drain();
   const drainMs = cfg.server.drainTimeoutMs;
+  const drainEnds = performance.now() + drainMs;
   log.info("shutting down: not accepting; waiting up to {ms} ms for {n} clients to be answered (a second signal stops at once)", {
     ms: drainMs, n: listening.clients.size,
   });
@@ -154,8 +155,9 @@ async function serve(cfg: Config, configPath: string): Promise<number> {
     log.warn("drain_timeout_ms ({ms}) passed: closing {n} clients with replies still owed", { ms: drainMs, n: listening.clients.size });
   }
   if (workers !== null) {
+    // The workers drain their own clients, on the same deadline (they exit when this process does).
     if (outcome === "signal") workers.signal("SIGTERM");
-    await Promise.race([workers.exited, sleep(outcome === "signal" ? 0 : 1000), second]);
+    else await Promise.race([workers.exited, sleep(Math.max(0, drainEnds - performance.now()) + 1000), second]);
   }
   router.stop();
   health.stop();

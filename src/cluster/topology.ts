@@ -35,6 +35,9 @@ const MIN_REFRESH_GAP_MS = 100;
 /** While no table is known, refreshes come at least this often. */
 const NO_TABLE_REFRESH_MS = 1000;
 
+/** A failed refresh is logged at most this often. */
+const FAILED_LOG_MS = 10_000;
+
 /** A node out of the table that has been down this long is forgotten even so. */
 const FORGET_DOWN_MS = 60_000;
 
@@ -61,6 +64,7 @@ export class Topology {
    */
   incompleteSince = performance.now();
   private stopped = false;
+  private lastFailureLog = -Infinity;
 
   constructor(private readonly opts: TopologyOptions) {}
 
@@ -168,7 +172,12 @@ export class Topology {
           this.install(stale, errors.join("; "));
           ok = true;
         } else if (!this.stopped) {
-          log.error("topology refresh failed on every node: {errors}", { errors: errors.join("; ") });
+          // Once per FAILED_LOG_MS while it goes on: during an outage refreshes come every 250 ms.
+          const now = performance.now();
+          if (now - this.lastFailureLog >= FAILED_LOG_MS) {
+            this.lastFailureLog = now;
+            log.error("topology refresh failed on every node: {errors}", { errors: errors.join("; ") });
+          }
         }
         if (this.table.masters.length === 0 && !this.stopped) this.incompleteSince ||= performance.now();
         resolve(ok);

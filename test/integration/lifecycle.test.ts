@@ -161,6 +161,23 @@ test("draining, predixy accepts no new clients; a second signal exits at once", 
   expect((await held).closed).toBe(true);
 }, 30_000);
 
+test("SIGTERM with worker processes: each drains its own clients, and the first waits for them", async () => {
+  const a = echo();
+  const p = await proxyFor([a], { rest: "[performance]\nworker_threads = 2" });
+  await waitFor(() => p.logs().includes("worker 1 listening"), "the second process to listen");
+  a.freeze();
+  // Spread over both processes by the kernel (SO_REUSEPORT): each client's GET waits at the node.
+  const replies = Array.from({ length: 8 }, (_, i) => rawExchange(p.port, command("GET", `w${i}`), (t) => t.endsWith("\r\n"), 30_000));
+  await waitFor(() => a.count("GET") === 8, "every GET to reach the node");
+  p.kill("SIGTERM");
+  await waitFor(() => p.logs().split("shutting down").length === 3, "both processes to start draining");
+  a.thaw();
+  const got = await Promise.all(replies);
+  expect(got.map((r) => r.text)).toEqual(Array.from({ length: 8 }, (_, i) => bulk(`v:w${i}`)));
+  expect(got.every((r) => r.closed)).toBe(true);
+  expect(await p.exited).toBe(0);
+}, 30_000);
+
 /** Rewrites the proxy's config file with `extra` and sends SIGHUP; resolves once the reload is logged. */
 async function reload(p: { configPath: string; port: number; kill(s: "SIGHUP"): void; logs(): string }, text: string, expectLog: string): Promise<void> {
   writeFileSync(p.configPath, text);
