@@ -172,7 +172,7 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     const f = this.frame;
     if (this.input.pending + (f.expected >= 0 ? f.argc * 8 : 0) <= this.limits.maxInputBytes) return false;
     this.stats.inputLimitDisconnections++;
-    log.warn("client {id}: request larger than max_client_input_bytes ({limit}), closing", { id: this.id, limit: this.limits.maxInputBytes });
+    log.warn("client {client}: request larger than max_client_input_bytes ({limit}), closing", { client: this.label(), limit: this.limits.maxInputBytes });
     this.protocolError("Protocol error: request exceeds max_client_input_bytes");
     return true;
   }
@@ -197,7 +197,7 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     }
     if (this.out.size < before) this.blockedSince = now;
     if (this.limits.writeTimeoutMs > 0 && now - this.blockedSince > this.limits.writeTimeoutMs) {
-      log.info("client {id}: took none of its replies for {ms} ms, closing", { id: this.id, ms: Math.round(now - this.blockedSince) });
+      log.info("client {client}: took none of its replies for {ms} ms, closing", { client: this.label(), ms: Math.round(now - this.blockedSince) });
       this.close();
     }
   }
@@ -241,7 +241,7 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
 
   private outputOverLimit(bytes: number): void {
     this.stats.outputLimitDisconnections++;
-    log.warn("client {id}: {bytes} reply bytes would be queued, over max_client_output_bytes, closing", { id: this.id, bytes });
+    log.warn("client {client}: {bytes} reply bytes would be queued, over max_client_output_bytes, closing", { client: this.label(), bytes });
     this.close();
   }
 
