@@ -21,7 +21,7 @@ export function onReload(hook: ReloadHook): void {
 
 /** Keys read once at start-up: a change is logged and takes effect at the next restart. */
 export const RESTART_KEYS: readonly string[] = [
-  "server.bind", "server.port", "pool.size", "pool.max_idle", "performance.worker_threads", "performance.buffer_size",
+  "server.bind", "server.port", "pool.size", "pool.min_idle", "pool.max_idle", "performance.worker_threads", "performance.buffer_size",
 ];
 
 /** The "section.key" names whose values differ between `a` and `b`. */
