@@ -9,6 +9,8 @@ import { BackendNode } from "../src/backend/backend-node.ts";
 import type { BackendConn } from "../src/backend/backend-conn.ts";
 import { ClientConn } from "../src/client/client-conn.ts";
 import { Topology } from "../src/cluster/topology.ts";
+import { COMMANDS } from "../src/commands/command-table.ts";
+import { defaultConfig } from "../src/config/config.ts";
 import { SLOT_COUNT, SlotTable } from "../src/cluster/slot-table.ts";
 import { Stats } from "../src/metrics/stats.ts";
 import { Router } from "../src/router/router.ts";
@@ -26,11 +28,20 @@ const sink = {
 const stats = new Stats();
 let router: Router;
 const topology = new Topology({
-  entryPoints: [], auth: null, refreshIntervalMs: 1e9, connectTimeoutMs: 1e9,
-  makeNode: (h, p) => new BackendNode(h, p, { poolSize: 1, bufferSize: 65536, connectTimeoutMs: 1e9, authRequest: null }, router),
+  entryPoints: [], auth: null, tls: null, refreshIntervalMs: 1e9, connectTimeoutMs: 1e9,
+  makeNode: (h, p) => new BackendNode(h, p, {
+    poolSize: 1, bufferSize: 65536, connectTimeoutMs: 1e9, authRequests: [null], helloRequests: [], tls: null, maxIdle: 0, maxPinned: 16,
+  } as ConstructorParameters<typeof BackendNode>[2], router),
   slotsMoved: () => {},
 });
-router = new Router(topology, { maxRedirects: 5, retryTimeoutMs: 1000, password: "", announceHost: "", announcePort: 0 }, stats);
+// Users (builds with ACLs need one for every client; imported dynamically so older builds run this too).
+const aclModule = await import("../src/acl/from-config.ts").catch(() => null) as { buildAcl?: (...a: unknown[]) => unknown } | null;
+const acl = aclModule?.buildAcl?.(defaultConfig([{ host: "127.0.0.1", port: 1 }]), COMMANDS, undefined, stats);
+// Options as this build's Router takes them (older ones took `password`, newer ones `acl` …): only these matter here.
+router = new Router(topology, {
+  maxRedirects: 5, retryTimeoutMs: 1000, password: "", announceHost: "", announcePort: 0, acl, auth: null, connectTimeoutMs: 1e9,
+  tls: null, clients: () => [], admin: null,
+} as unknown as ConstructorParameters<typeof Router>[1], stats);
 const node = topology.node("127.0.0.1", 1);
 topology.table = new SlotTable([node], new Uint16Array(SLOT_COUNT), [[]]);
 node.warm(1);
@@ -38,7 +49,7 @@ let conn: BackendConn | null = null;
 node.forEachConn((c) => { conn = c; });
 conn!.onOpen(sink as unknown as Socket<BackendConn>);
 
-const limits = { batchSize: 256, maxInputBytes: 1 << 30, maxOutputBytes: 1 << 30, bufferSize: 65536, password: "", idleTimeoutMs: 0, writeTimeoutMs: 0 };
+const limits = { batchSize: 256, maxInputBytes: 1 << 30, maxOutputBytes: 1 << 30, maxPubsubBytes: 0, bufferSize: 65536, password: "", idleTimeoutMs: 0, writeTimeoutMs: 0, acl };
 // Dynamic, so that this file also runs on builds from before the memory budget (A/B comparisons).
 const budgetModule: unknown = await import("../src/client/memory-budget.ts").catch(() => ({}));
 const Budget = (budgetModule as { MemoryBudget?: new (s: Stats, c: Iterable<never>) => { configure(n: number): void } }).MemoryBudget;

@@ -26,6 +26,7 @@ function summarize(row: Row) {
     pipeline: row.pipeline, test: row.test, proxy, direct,
     ratio: proxy.rps !== null && direct.rps ? proxy.rps / direct.rps : null,
     proxyCpuPct: median(row.runs.proxy.map((r) => r.cpuPct)),
+    directCpuPct: median(row.runs.direct.map((r) => r.cpuPct)),
     proxyRssMaxMB: maxOf(row.runs.proxy.map((r) => r.rssMaxMB)),
   };
 }
@@ -44,19 +45,21 @@ function machine() {
 export function report(o: Options, rows: Row[], proxy: Proxy, peak: { hwmMB: number | null; rssMaxMB: number | null }, wallS: number) {
   const sums = rows.map(summarize);
   const m = machine();
-  const head = ["P", "test", "proxy QPS", "direct QPS", "proxy/direct", "proxy p50/p99 ms", "direct p50/p99 ms",
-    "proxy CPU %", "proxy RSS MB", "host CPU % proxy/direct", "read hits proxy/direct %"];
+  // --ab-metrics: both legs are the proxy, with its recording on ("proxy") and off ("direct").
+  const [A, B] = o.abMetrics ? ["metrics on", "metrics off"] : ["proxy", "direct"];
+  const head = ["P", "test", `${A} QPS`, `${B} QPS`, `${A}/${B}`, `${A} p50/p99 ms`, `${B} p50/p99 ms`,
+    o.abMetrics ? `CPU % ${A}/${B}` : `${A} CPU %`, `${A} RSS MB`, `host CPU % ${A}/${B}`, `read hits ${A}/${B} %`];
   const body = sums.map((s) => [
     String(s.pipeline), s.test.toUpperCase(), fmtInt(s.proxy.rps), fmtInt(s.direct.rps), fmt(s.ratio, 2),
     `${fmt(s.proxy.p50Ms, 3)} / ${fmt(s.proxy.p99Ms, 3)}`, `${fmt(s.direct.p50Ms, 3)} / ${fmt(s.direct.p99Ms, 3)}`,
-    fmt(s.proxyCpuPct, 0), fmt(s.proxyRssMaxMB, 0), `${fmt(s.proxy.hostCpuPct, 0)} / ${fmt(s.direct.hostCpuPct, 0)}`,
+    o.abMetrics ? `${fmt(s.proxyCpuPct, 0)} / ${fmt(s.directCpuPct, 0)}` : fmt(s.proxyCpuPct, 0), fmt(s.proxyRssMaxMB, 0), `${fmt(s.proxy.hostCpuPct, 0)} / ${fmt(s.direct.hostCpuPct, 0)}`,
     s.test === "get" || s.test === "mget" ? `${fmt(s.proxy.hitPct, 0)} / ${fmt(s.direct.hitPct, 0)}` : "-",
   ]);
   const commandLine = ["bun", "bench/e2e.ts", ...Bun.argv.slice(2)].join(" ");
   const peakLine = `proxy peak RSS: VmHWM ${fmt(peak.hwmMB, 1)} MB, max sampled VmRSS ${fmt(peak.rssMaxMB, 1)} MB`;
   const commands = rows.flatMap((r) => [r.commands.proxy, r.commands.direct]);
   const params = `-c ${o.clients} -r ${o.keyspace} -d ${o.dataSize}; ${o.repeat} run(s) per cell, medians; ` +
-    `proxy and direct runs interleaved`;
+    `${A} and ${B} runs interleaved`;
   if (o.markdown) {
     const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
     console.log([

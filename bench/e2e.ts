@@ -9,7 +9,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import calculateSlot from "cluster-key-slot";
-import { redisCli, startCluster, type ClusterHandle } from "../test/helpers/redis-cluster.ts";
+import { redisCli as cliPlain, startCluster, type ClusterHandle, type ClusterTls } from "../test/helpers/redis-cluster.ts";
+import { makeTestPki } from "../test/helpers/tls-certs.ts";
 import { fmtInt, maxOf, report, secs } from "./e2e-report.ts";
 import { hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
 
@@ -44,6 +45,16 @@ const USAGE = `usage: bun bench/e2e.ts [options]
                           {port} are substituted; run via sh -c "exec CMD"
   --proxy-port P          benchmark an already running proxy on P; nothing is started
   --proxy-pid PID         its pid, for CPU/RSS (default: looked up with ss)
+  --ab-metrics            compare the proxy with its recording on (the "proxy" leg) and off (the
+                          "direct" leg, then also through the proxy), switched by CONFIG SET
+                          latency-tracking before each run: the cost of [metrics], interleaved
+  --admin-port P          serve the proxy's admin HTTP on P and scrape /metrics once a second during
+                          the runs, as Prometheus would (default: no admin server)
+  --acl-user              the proxy leg runs as a user with key patterns (~key:* and two more,
+                          +@all): the cost of the per-command ACL check (AUTH via --user/-a)
+  --tls                   TLS everywhere: the cluster TLS-only (tls-port, tls-cluster, client
+                          certificates), predixy with [tls] on --port and TLS to the nodes, and
+                          redis-benchmark --tls on both legs (test CA in <cluster-dir>/pki)
   --json FILE             also write every run, machine-readably
   --markdown              print the summary as Markdown for bench/RESULTS.md
 `;
@@ -56,7 +67,7 @@ export interface Options {
   runTimeoutS: number; quick: boolean; basePort: number; masters: number; replicas: number;
   clusterDir: string; reuseCluster: boolean; keepCluster: boolean; workers: number; prefill: boolean; port: number;
   proxyCmd: string | null; proxyPort: number | null; proxyPid: number | null;
-  json: string | null; markdown: boolean;
+  json: string | null; markdown: boolean; abMetrics: boolean; adminPort: number; aclUser: boolean; tls: boolean;
 }
 
 /** One redis-benchmark run, plus what the sampler saw of the proxy during it. */
@@ -94,6 +105,8 @@ function parseOptions(argv: string[]): Options {
       "no-prefill": { type: "boolean", default: false }, port: { type: "string", default: "7777" },
       "proxy-cmd": { type: "string" }, "proxy-port": { type: "string" }, "proxy-pid": { type: "string" },
       json: { type: "string" }, markdown: { type: "boolean", default: false }, help: { type: "boolean", default: false },
+      "ab-metrics": { type: "boolean", default: false }, "admin-port": { type: "string", default: "0" },
+      "acl-user": { type: "boolean", default: false }, tls: { type: "boolean", default: false },
     },
   });
   if (v.help) { process.stdout.write(USAGE); process.exit(0); }
@@ -121,7 +134,8 @@ function parseOptions(argv: string[]): Options {
     port: int("port", v.port!), proxyCmd: v["proxy-cmd"] ?? null,
     proxyPort: v["proxy-port"] ? int("proxy-port", v["proxy-port"]) : null,
     proxyPid: v["proxy-pid"] ? int("proxy-pid", v["proxy-pid"]) : null,
-    json: v.json ? resolve(v.json) : null, markdown: v.markdown!,
+    json: v.json ? resolve(v.json) : null, markdown: v.markdown!, abMetrics: v["ab-metrics"]!, adminPort: int("admin-port", v["admin-port"]!, 0),
+    aclUser: v["acl-user"]!, tls: v.tls!,
   };
 }
 
@@ -130,6 +144,24 @@ function requestsFor(o: Options, depthIndex: number): number {
   if (o.requests) return o.requests[o.requests.length === 1 ? 0 : depthIndex];
   const n = 200_000 * Math.min(o.pipelines[depthIndex], 10);
   return o.quick ? n / 10 : n;
+}
+
+// ---- TLS (--tls): every redis-cli and redis-benchmark talks TLS with the test CA's client certificate ----
+
+let clusterTls: ClusterTls | undefined;
+let tlsFlags: string[] = [];
+
+function redisCli(port: number, args: string[]): Promise<string> {
+  return cliPlain(port, args, { tls: clusterTls });
+}
+
+async function setUpTls(o: Options): Promise<void> {
+  const dir = join(o.clusterDir, "pki");
+  const pki = existsSync(join(dir, "ca.crt"))
+    ? { caCert: join(dir, "ca.crt"), clientCert: join(dir, "client.crt"), clientKey: join(dir, "client.key"), serverCert: join(dir, "server.crt"), serverKey: join(dir, "server.key") }
+    : await makeTestPki(dir);
+  clusterTls = { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caCert };
+  tlsFlags = ["--tls", "--cacert", pki.caCert, "--cert", pki.clientCert, "--key", pki.clientKey];
 }
 
 // ---- processes we own: tracked so that cleanup, on error or Ctrl-C, leaves nothing behind ----
@@ -205,7 +237,7 @@ async function clusterUp(o: Options): Promise<string[]> {
   log(`starting ${o.masters} masters x ${o.replicas} replica(s) on ${o.basePort}-${o.basePort + total - 1} in ${o.clusterDir}`);
   const t0 = performance.now();
   const handle: ClusterHandle = await startCluster({
-    basePort: o.basePort, masters: o.masters, replicasPerMaster: o.replicas, dir: o.clusterDir, host: HOST,
+    basePort: o.basePort, masters: o.masters, replicasPerMaster: o.replicas, dir: o.clusterDir, host: HOST, tls: clusterTls,
   }).catch((e: Error) => {
     if (/in use/.test(e.message)) e.message += `\n(a cluster already up there? --reuse-cluster; else --base-port)`;
     throw e;
@@ -220,11 +252,11 @@ async function clusterUp(o: Options): Promise<string[]> {
  * found by letting it write one key per master and reading the key names back.
  */
 async function directTags(masters: Master[]): Promise<string[]> {
-  const probe = Bun.spawn(["redis-benchmark", "--cluster", "-h", HOST, "-p", String(masters[0].port), "-c", String(masters.length),
+  const probe = Bun.spawn(["redis-benchmark", ...tlsFlags, "--cluster", "-h", HOST, "-p", String(masters[0].port), "-c", String(masters.length),
     "-n", String(masters.length * 100), "-r", "1", "-t", "set", "-q"], { stdout: "ignore", stderr: "ignore" });
   await probe.exited;
   return Promise.all(masters.map(async (m) => {
-    const out = await new Response(Bun.spawn(["redis-cli", "-h", HOST, "-p", String(m.port), "--scan", "--pattern", "key:{*"]).stdout).text();
+    const out = await new Response(Bun.spawn(["redis-cli", ...tlsFlags, "-h", HOST, "-p", String(m.port), "--scan", "--pattern", "key:{*"]).stdout).text();
     // Two-character tags are padded with '}': "key:{8M}}:000000000000".
     const tag = /^key:(\{.+):\d{12}$/m.exec(out)?.[1];
     if (!tag) throw new BenchError(`prefill: no redis-benchmark key found on master ${m.port}`);
@@ -258,7 +290,7 @@ async function prefill(o: Options, masters: Master[], tmp: string): Promise<void
   }
   await Promise.all(sinks.map((s) => s.end()));
   await Promise.all(masters.map(async (m, i) => {
-    const p = Bun.spawn(["redis-cli", "-h", HOST, "-p", String(m.port), "--pipe"], {
+    const p = Bun.spawn(["redis-cli", ...tlsFlags, "-h", HOST, "-p", String(m.port), "--pipe"], {
       stdin: Bun.file(files[i]), stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL",
     });
     live.add(p);
@@ -322,11 +354,17 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
     return { port: o.proxyPort, pid, proc: null, cmd: `(already running on ${o.proxyPort})`, out: { text: "" } };
   }
   const config = join(tmp, "predixy.toml");
+  const t = clusterTls;
   writeFileSync(config, [
-    "[server]", `bind = "${HOST}"`, `port = ${o.port}`, "",
-    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, "",
+    "[server]", `bind = "${HOST}"`, `port = ${t ? 0 : o.port}`, "",
+    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`,
+    ...(t ? ["tls = true", `tls_ca_file = "${t.caFile}"`, `tls_cert_file = "${t.certFile}"`, `tls_key_file = "${t.keyFile}"`] : []), "",
+    ...(t ? ["[tls]", `port = ${o.port}`, `cert_file = "${t.certFile}"`, `key_file = "${t.keyFile}"`, `ca_file = "${t.caFile}"`, ""] : []),
+    // Three patterns, the matching one last: each command's key is globbed three times.
+    ...(o.aclUser ? ["[[users]]", `name = "bench"`, `password = "bench"`, `rules = "on +@all &* ~other:* ~{tag}:* ~key:*"`, ""] : []),
     "[performance]", `worker_threads = ${o.workers}`, "",
     "[log]", `level = "warning"`, "",
+    "[admin]", `port = ${o.adminPort}`, "",
   ].join("\n"));
   const argv = proxyCommand(o, config);
   const cmd = argv.join(" ");
@@ -342,6 +380,11 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
     if (proc.exitCode !== null || proc.signalCode !== null) throw new BenchError(`the proxy exited during start-up`);
     if (Date.now() > deadline) throw new BenchError(`the proxy did not answer PING within ${PROXY_START_MS / 1000}s`);
     await Bun.sleep(50);
+  }
+  if (o.adminPort > 0) {
+    // As a Prometheus server would: one scrape a second, the body read whole.
+    const scrape = setInterval(() => void fetch(`http://${HOST}:${o.adminPort}/metrics`).then((r) => r.text(), () => ""), 1000);
+    cleanups.push(() => clearInterval(scrape));
   }
   return proxy;
 }
@@ -372,9 +415,12 @@ async function listenerPid(port: number): Promise<number | null> {
 const MULTI_KEYS = 10;
 
 function benchArgs(o: Options, leg: Leg, proxy: Proxy, depth: number, test: string, n: number): string[] {
-  const target = leg === "proxy" ? ["-h", HOST, "-p", String(proxy.port)] : ["--cluster", "-h", HOST, "-p", String(o.basePort)];
-  return ["redis-benchmark", ...target, "-c", String(o.clients), "-n", String(n),
-    "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q", ...testArgs(test, leg)];
+  // --ab-metrics: both legs go through the proxy, so both send what the proxy leg sends.
+  const via = o.abMetrics ? "proxy" : leg;
+  const target = via === "proxy" ? ["-h", HOST, "-p", String(proxy.port)] : ["--cluster", "-h", HOST, "-p", String(o.basePort)];
+  const user = via === "proxy" && o.aclUser ? ["--user", "bench", "-a", "bench"] : [];
+  return ["redis-benchmark", ...tlsFlags, ...target, ...user, "-c", String(o.clients), "-n", String(n),
+    "-r", String(o.keyspace), "-d", String(o.dataSize), "-P", String(depth), ...o.extraArgs, "--csv", "-q", ...testArgs(test, via)];
 }
 
 /**
@@ -390,11 +436,18 @@ function testArgs(test: string, leg: Leg): string[] {
 /** Tests whose replies carry the prefilled values: their hit rate is measured. */
 const READS = new Set(["get", "mget"]);
 
+async function setRecording(port: number, on: boolean): Promise<void> {
+  const r = Bun.spawnSync(["redis-cli", "-h", HOST, "-p", String(port), "CONFIG", "SET", "latency-tracking", on ? "yes" : "no"]);
+  if (r.stdout.toString().trim() !== "OK") throw new BenchError(`CONFIG SET latency-tracking failed: ${r.stdout}${r.stderr}`);
+}
+
 /** Runs redis-benchmark once; a proxy death, a timeout, an error reply or a non-zero exit throws. */
 async function runOnce(o: Options, argv: string[], test: string, leg: Leg, proxy: Proxy, masters: Master[]): Promise<Run> {
   const counting = READS.has(test) && masters.length > 0;
   const before = counting ? await hitCounters(masters) : null;
-  const sampler = leg === "proxy" && proxy.pid ? new ProcSampler(proxy.pid) : null;
+  const sampler = (leg === "proxy" || o.abMetrics) && proxy.pid ? new ProcSampler(proxy.pid) : null;
+  // --ab-metrics: both legs go through the proxy, the "direct" one with recording off.
+  if (o.abMetrics) await setRecording(proxy.port, leg === "proxy");
   const t0 = performance.now();
   const host0 = hostTicks();
   const p = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL" });
@@ -503,6 +556,7 @@ async function main(): Promise<number> {
     }
     const tmp = mkdtempSync(join(tmpdir(), "predixy-bench-"));
     cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+    if (o.tls) await setUpTls(o);
     const entryPoints = await clusterUp(o);
     const masters = await clusterMasters(o.basePort);
     proxy = await proxyUp(o, entryPoints, tmp);

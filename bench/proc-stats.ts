@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 
 const SAMPLE_MS = 100;
-const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
+export const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
 
 /** The proxy and its worker processes (with `--workers`, they are its children). */
 function family(pid: number): number[] {
@@ -14,7 +14,7 @@ function family(pid: number): number[] {
 }
 
 /** utime + stime in clock ticks, summed over the process family, or NaN once the process is gone. */
-function cpuTicks(pid: number): number {
+export function cpuTicks(pid: number): number {
   let sum = 0;
   for (const p of family(pid)) {
     try {

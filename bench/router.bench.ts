@@ -2,6 +2,9 @@
 
 import { bench, do_not_optimize, group, run } from "mitata";
 import calculateSlot from "cluster-key-slot";
+import { AclTable } from "../src/acl/acl-table.ts";
+import { check } from "../src/acl/check.ts";
+import { AclUser } from "../src/acl/user.ts";
 import { COMMANDS } from "../src/commands/command-table.ts";
 import { slotOf } from "../src/cluster/key-slot.ts";
 import { Frame, readCommand } from "../src/resp/request-reader.ts";
@@ -46,6 +49,35 @@ const get = enc.encode("GET"), unknown = enc.encode("NOSUCHCOMMAND");
 group("command table lookup", () => {
   bench("GET", () => do_not_optimize(COMMANDS.lookup(get, 0, get.length)));
   bench("unknown name", () => do_not_optimize(COMMANDS.lookup(unknown, 0, unknown.length)));
+});
+
+// The ACL check a restricted user pays per command, over the same 100 commands (all allowed).
+const aclTable = new AclTable(COMMANDS.all());
+const users = {
+  "one pattern (~key:*)": ["on", "+@all", "&*", "~key:*"],
+  "three patterns, the last matching": ["on", "+@all", "&*", "~other:*", "~{tag}:*", "~key:*"],
+  "read/write patterns, categories": ["on", "+@read", "+@write", "-@dangerous", "&*", "%R~key:0*", "%W~key:*", "~key:*"],
+};
+function checkAll(u: AclUser | null): number {
+  let at = 0, acc = 0;
+  while (at < wire.length) {
+    const n = readCommand(wire, at, wire.length, frame);
+    if (n <= 0) break;
+    at += n;
+    const spec = COMMANDS.lookup(frame.src, frame.base + frame.argStart[0], frame.base + frame.argEnd[0])!;
+    if (u !== null) acc += check(u, aclTable.byId[spec.id]!, frame);
+    acc += spec.keyAt;
+  }
+  return acc;
+}
+group("100 pipelined commands: parse + lookup, then the ACL check", () => {
+  bench("no check (unrestricted user)", () => do_not_optimize(checkAll(null)));
+  for (const [name, rules] of Object.entries(users)) {
+    const u = new AclUser("bench", aclTable);
+    if (u.setRules(rules) !== null) throw new Error(name);
+    if (checkAll(u) !== checkAll(null)) throw new Error(`${name}: some command refused`);
+    bench(name, () => do_not_optimize(checkAll(u)));
+  }
 });
 
 await run();

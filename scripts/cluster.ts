@@ -4,6 +4,7 @@ import { readMeta, redisCli, startCluster, stopCluster } from "../test/helpers/r
 
 const USAGE = `usage:
   bun scripts/cluster.ts start  [--port 7000] [--masters 9] [--replicas 1] [--dir .cluster] [--password X] [--host 127.0.0.1]
+                                [--tls-cert FILE --tls-key FILE --tls-ca FILE]   (TLS only: tls-port, tls-cluster, tls-replication)
   bun scripts/cluster.ts stop   [--dir .cluster]
   bun scripts/cluster.ts status [--dir .cluster] [--password X]`;
 
@@ -17,6 +18,9 @@ const { values, positionals } = parseArgs({
     dir: { type: "string", default: ".cluster" },
     host: { type: "string" },
     password: { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "tls-ca": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -36,7 +40,10 @@ async function start(): Promise<void> {
   const t0 = performance.now();
   const masters = int("masters", values.masters!);
   const replicas = int("replicas", values.replicas!);
+  const tlsFiles = [values["tls-cert"], values["tls-key"], values["tls-ca"]];
+  if (tlsFiles.some(Boolean) && !tlsFiles.every(Boolean)) fail("--tls-cert, --tls-key and --tls-ca go together");
   const c = await startCluster({
+    tls: values["tls-cert"] ? { certFile: values["tls-cert"], keyFile: values["tls-key"]!, caFile: values["tls-ca"]! } : undefined,
     basePort: int("port", values.port!),
     masters,
     replicasPerMaster: replicas,
@@ -54,7 +61,7 @@ async function start(): Promise<void> {
 async function status(): Promise<void> {
   const meta = await readMeta(values.dir!);
   if (!meta) fail(`no cluster recorded in ${values.dir}`);
-  const opts = { host: meta.host, password: values.password ?? meta.password };
+  const opts = { host: meta.host, password: values.password ?? meta.password, tls: meta.tls };
   for (const port of meta.ports) {
     let info: string, nodes: string;
     try {

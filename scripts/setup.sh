@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, and port 6379 left free for the proxy.
+# Idempotent machine set-up for a fresh Debian 12: node deps, redis-server/redis-cli, chromium (the dashboard's
+# browser test), systemd-analyze (the unit's test), and port 6379 left free for the proxy. `setup.sh image|cross`:
+# only the tools those need.
 # Quiet when there is nothing to do; on failure prints what failed (with the tool's output) and exits non-zero.
 set -euo pipefail
 
@@ -42,16 +44,48 @@ apt_install() {
   quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
+# ---- Tools only some targets need, on request ----
+# image: podman, for make image and its test (building needs no daemon).
+# cross: qemu-user and an arm64 glibc, for the release test to run the linux-arm64 executable.
+case "${1:-}" in
+  image)
+    command -v podman >/dev/null 2>&1 || apt_install podman
+    command -v podman >/dev/null 2>&1 || die "podman still missing after apt-get install"
+    exit 0
+    ;;
+  cross)
+    command -v qemu-aarch64-static >/dev/null 2>&1 || apt_install qemu-user-static
+    [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || apt_install libc6-arm64-cross
+    command -v qemu-aarch64-static >/dev/null 2>&1 || die "qemu-aarch64-static still missing after apt-get install"
+    exit 0
+    ;;
+esac
+
+# ---- systemd-analyze: the tests verify deploy/systemd/predixy.service with it ----
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  apt_install systemd
+  command -v systemd-analyze >/dev/null 2>&1 || die "systemd-analyze still missing after apt-get install systemd"
+fi
+
 # ---- Redis: the cluster tooling runs /usr/bin/redis-server and redis-cli ----
 if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/bin/redis-cli ]; then
   apt_install redis-server redis-tools
   [ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || die "redis-server/redis-cli still missing after apt-get install"
 fi
 
+# ---- Tests: openssl makes the test CA for the TLS tests ----
+if ! command -v openssl >/dev/null 2>&1; then apt_install openssl; fi
+
 # ---- redis-py (Debian's python3-redis): the tests drive predixy with it, as a real client ----
 if ! /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; then
   apt_install python3-redis
   /usr/bin/python3 -c 'import redis' >/dev/null 2>&1 || die "python3-redis still missing after apt-get install"
+fi
+
+# ---- Chromium: the dashboard's browser test drives Debian's chromium through playwright-core ----
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+  [ -x /usr/bin/chromium ] || die "chromium still missing after apt-get install"
 fi
 
 # ---- Node dependencies (bun itself comes from npm) ----

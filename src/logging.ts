@@ -1,10 +1,14 @@
-// Log set-up: one text line per record on stderr, level from the config.
+// Log set-up: one line per record on stderr, as text or JSON lines (for log shippers); level changeable live.
 
-import { configureSync, defaultTextFormatter, type LogRecord } from "@logtape/logtape";
-import type { LogLevel } from "./config/config.ts";
+import { configureSync, defaultTextFormatter, jsonLinesFormatter, type LogRecord } from "@logtape/logtape";
+import type { LogFormat, LogLevel } from "./config/config.ts";
 
-export function setupLogging(level: LogLevel): void {
-  const sink = (r: LogRecord) => { process.stderr.write(defaultTextFormatter(r)); };
+let format: LogFormat = "text";
+
+export function setupLogging(level: LogLevel, fmt: LogFormat = format): void {
+  format = fmt;
+  const formatter = fmt === "json" ? jsonLinesFormatter : defaultTextFormatter;
+  const sink = (r: LogRecord) => { process.stderr.write(formatter(r)); };
   configureSync({
     reset: true,
     sinks: { stderr: sink },

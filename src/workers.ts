@@ -2,6 +2,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Subprocess } from "bun";
+import type { GroupMessage, WorkerChannels } from "./metrics/group.ts";
 
 const log = getLogger(["predixy", "workers"]);
 const WORKER_ENV = "PREDIXY_WORKER";
@@ -13,10 +14,11 @@ export const workerId = Number(process.env[WORKER_ENV] ?? "0");
 /**
  * Starts `count - 1` more processes running this same program with the same arguments.
  * Each has its own backend connections and slot table; the kernel spreads clients across
- * them. A worker that dies is restarted, until a stop signal is passed on: each then drains
- * on its own (`exited` resolves once all are gone); SIGHUP is passed on for each to reload.
+ * them. A worker that dies is restarted, until stop(): each worker then drains on its own
+ * (`exited` resolves once all are gone). Each has an IPC channel to this process (structured
+ * clone), for the group's metrics (metrics/group.ts).
  */
-export function startWorkers(count: number): { signal(sig: "SIGTERM" | "SIGHUP"): void; exited: Promise<void> } {
+export function startWorkers(count: number, onMessage: (worker: number, msg: GroupMessage) => void): WorkerChannels & { stop(): void; signal(sig: NodeJS.Signals): void; exited: Promise<void> } {
   const procs = new Map<number, Subprocess>();
   let stopping = false;
   const exited = Promise.withResolvers<void>();
@@ -29,6 +31,8 @@ export function startWorkers(count: number): { signal(sig: "SIGTERM" | "SIGHUP")
     const proc = Bun.spawn(cmd, {
       env: { ...process.env, [WORKER_ENV]: String(id), [PARENT_ENV]: String(process.pid) },
       stdio: ["ignore", "inherit", "inherit"],
+      serialization: "advanced",
+      ipc(msg: GroupMessage) { onMessage(id, msg); },
       onExit(_p, code, signal) {
         procs.delete(id);
         if (stopping) {
@@ -43,12 +47,19 @@ export function startWorkers(count: number): { signal(sig: "SIGTERM" | "SIGHUP")
   };
   for (let id = 1; id < count; id++) spawn(id);
   return {
+    ids: () => [...procs.keys()],
+    send(worker, msg) {
+      const p = procs.get(worker);
+      if (p !== undefined && p.exitCode === null && p.signalCode === null) p.send(msg);
+    },
+    /** Passes a signal on (SIGHUP: each worker reloads; a second SIGTERM: each exits at once). */
     signal(sig) {
-      if (sig === "SIGTERM") {
-        stopping = true;
-        if (procs.size === 0) exited.resolve();
-      }
       for (const p of procs.values()) p.kill(sig);
+    },
+    stop() {
+      stopping = true;
+      if (procs.size === 0) exited.resolve();
+      for (const p of procs.values()) p.kill("SIGTERM");
     },
     exited: exited.promise,
   };

@@ -2,8 +2,10 @@
 
 import type { Socket, SocketHandler } from "bun";
 import type { BackendNode } from "./backend-node.ts";
+import { ErrorKind, metrics, replyErrorKind } from "../metrics/recorder.ts";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import { Kind, type ReplySink, type Request } from "../router/request.ts";
+import { peerRefusal, type BackendTls } from "../tls/backend-tls.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markBackendDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
@@ -39,6 +41,10 @@ export interface BackendOptions {
   connectTimeoutMs: number;
   /** Sent first on every new connection when the cluster needs authentication. */
   authRequest: Request | null;
+  /** The node's metrics id (Metrics.nodeId). */
+  nodeId: number;
+  /** Connect over TLS (the cluster's tls-port). */
+  tls: BackendTls | null;
 }
 
 /**
@@ -50,7 +56,9 @@ export interface BackendOptions {
  * and 12,800 small GETs of a 1 MB value had the node buffer 12 GB of replies.
  */
 const PENDING_HIGH_BYTES = 8 * 1024 * 1024;
+const PUSH = 62; // '>'
 const PENDING_LOW_BYTES = 4 * 1024 * 1024;
+const MINUS = 45;
 
 export class BackendConn implements Flushable {
   state = ConnState.CONNECTING;
@@ -70,6 +78,8 @@ export class BackendConn implements Flushable {
   progressAt = 0;
   /** Closed by shut(): reported as CLOSED, not as a failure. */
   private deliberate = false;
+  /** Closed because the node stopped answering (checkStalled): its requests count as timeouts. */
+  private timedOut = false;
   /** Bytes of the requests in awaitingReply. */
   private pendingBytes = 0;
   /** Running mean of reply sizes here (bytes), to estimate the replies still to come. */
@@ -78,13 +88,15 @@ export class BackendConn implements Flushable {
   private readonly waiters = new Set<ReplySink>();
   /** Since when the node has answered only CLUSTERDOWN, LOADING or MASTERDOWN here (0: it has not). */
   clusterDownSince = 0;
+  /** A blocking call waits here: its own timeout governs, not command_timeout_ms (nor the health check). */
+  noDeadline = false;
 
   constructor(readonly opts: BackendOptions, private readonly events: BackendEvents, readonly node: BackendNode) {
     this.out = new ByteQueue(opts.bufferSize);
     this.input = new InputBuffer(opts.bufferSize);
     if (opts.authRequest) this.enqueue(opts.authRequest);
     this.connectTimer = setTimeout(onConnectTimeout, opts.connectTimeoutMs, this);
-    Bun.connect<BackendConn>({ hostname: opts.host, port: opts.port, data: this, socket: HANDLERS })
+    Bun.connect<BackendConn>({ hostname: opts.host, port: opts.port, data: this, socket: opts.tls ? TLS_HANDLERS : HANDLERS, tls: opts.tls?.options })
       .catch((err: unknown) => this.lose(`connect failed: ${(err as Error).message ?? err}`));
   }
 
@@ -97,12 +109,15 @@ export class BackendConn implements Flushable {
    * still connecting is bounded by connect_timeout_ms instead).
    */
   checkStalled(now: number, timeoutMs: number): void {
-    if (this.waitedLongerThan(now, timeoutMs)) this.close(`no reply for ${timeoutMs} ms`);
+    if (this.waitedLongerThan(now, timeoutMs)) {
+      this.timedOut = true;
+      this.close(`no reply for ${timeoutMs} ms`);
+    }
   }
 
-  /** Whether requests (or a PING) have waited on this open connection `ms` with no reply at all. */
+  /** Whether requests (or a PING) have waited on this open connection `ms` with no reply at all (a blocking call aside). */
   waitedLongerThan(now: number, ms: number): boolean {
-    return this.state === ConnState.OPEN && this.awaitingReply.size > 0 && now - this.progressAt > ms;
+    return this.state === ConnState.OPEN && !this.noDeadline && this.awaitingReply.size > 0 && now - this.progressAt > ms;
   }
 
   /** Whether the connection is open with nothing in flight since `ms` ago (the health check PINGs it). */
@@ -173,9 +188,21 @@ export class BackendConn implements Flushable {
     const before = this.out.size;
     if (before === 0) return;
     const all = this.out.writeTo(this.socket);
+    const written = before - this.out.size;
+    metrics.nodeBytesOut[this.opts.nodeId] += written;
     // Partly written: any request may have reached the node, so none may be replayed.
-    if (all || this.out.size < before) this.unwritten = 0;
+    if (written > 0) {
+      if (metrics.enabled) this.stampWritten();
+      this.unwritten = 0;
+    }
     if (!all) this.blocked = true;
+  }
+
+  /** The requests just handed to the socket start their per-node latency now (one clock read per write). */
+  private stampWritten(): void {
+    const now = performance.now();
+    const q = this.awaitingReply;
+    for (let i = q.size - this.unwritten; i < q.size; i++) q.at(i).sentAt = now;
   }
 
   onOpen(socket: Socket<BackendConn>): void {
@@ -188,20 +215,36 @@ export class BackendConn implements Flushable {
     this.flush();
   }
 
+  /** TLS: nothing is written before the node's certificate is accepted (AUTH would give the password away). */
+  onHandshake(socket: Socket<BackendConn>, ok: boolean, err: Error | null): void {
+    if (this.state === ConnState.CLOSED) { socket.terminate(); return; }
+    const refusal = peerRefusal(this.opts.tls!.verify, ok, err);
+    if (refusal === null) return this.onOpen(socket);
+    this.lose(refusal, true);
+    socket.terminate();
+  }
+
   onDrain(): void {
     this.blocked = false;
     this.flush();
   }
 
   onData(chunk: Uint8Array): void {
-    this.progressAt = performance.now();
+    this.progressAt = metrics.now = performance.now();
     if (this.node.stalled) this.events.onNodeAnswered(this.node);
+    const nodeId = this.opts.nodeId;
+    metrics.nodeBytesIn[nodeId] += chunk.length;
     const buf = this.input.feed(chunk);
     const end = buf.length;
     let at = 0;
     while (at < end) {
       const n = scanReply(buf, at, end, this.scan);
       if (n === NEED_MORE) break;
+      // A RESP3 push answers no request: a shared connection never subscribes, so drop it.
+      if (buf[at] === PUSH && n > 0) {
+        at += n;
+        continue;
+      }
       const req = n > 0 ? this.awaitingReply.shift() : undefined;
       if (req === undefined) {
         this.close(n > 0 ? "reply without a request" : "protocol error in reply");
@@ -210,6 +253,9 @@ export class BackendConn implements Flushable {
       if (this.awaitingReply.size < this.unwritten) this.unwritten = this.awaitingReply.size;
       this.pendingBytes -= req.end - req.start;
       this.replyMean = this.replyMean === 0 ? n : this.replyMean + (n - this.replyMean) / 16;
+      req.nodeId = nodeId;
+      // Clients' commands only: AUTH, HELLO and ASKING are the proxy's own overhead.
+      if (req.kind === Kind.CLIENT) metrics.nodeReply(nodeId, req.sentAt, buf[at] === MINUS ? replyErrorKind(buf, at, at + n) : ErrorKind.NONE);
       this.events.onReply(req, buf, at, at + n, this);
       at += n;
       if (this.state === ConnState.CLOSED) return;
@@ -240,6 +286,7 @@ export class BackendConn implements Flushable {
     if (this.state === ConnState.CLOSED) return;
     const wasOpen = this.state === ConnState.OPEN;
     this.state = ConnState.CLOSED;
+    metrics.tick();
     this.clearConnectTimer();
     this.socket = null;
     this.out.clear();
@@ -249,11 +296,14 @@ export class BackendConn implements Flushable {
     this.unwritten = 0;
     let i = 0;
     this.pendingBytes = 0;
+    const event = this.deliberate ? ConnEvent.CLOSED : wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED;
+    const kind = this.timedOut ? ErrorKind.TIMEOUT : event === ConnEvent.FAILED ? ErrorKind.CONNECT_FAILED : ErrorKind.CONN_LOST;
+    if (event !== ConnEvent.CLOSED) metrics.nodeEvent(this.opts.nodeId, kind);
     for (let req = this.awaitingReply.shift(); req !== undefined; req = this.awaitingReply.shift()) {
+      req.errKind = kind;
       this.events.onLost(req, i++ < writtenCount, reason);
     }
     this.releaseWaiters();
-    const event = this.deliberate ? ConnEvent.CLOSED : wasOpen && !unusable ? ConnEvent.LOST : ConnEvent.FAILED;
     this.events.onConnectionState(this, event, reason);
   }
 
@@ -288,4 +338,11 @@ const HANDLERS: SocketHandler<BackendConn> = {
   end(sock) { sock.data.close("closed by peer"); },
   error(sock, err) { sock.data.close(`socket error: ${err.message}`); },
   connectError(sock, err) { sock.data.lose(`connect failed: ${err.message}`); },
+};
+
+/** Over TLS the connection is usable once the handshake is judged, not when TCP connects. */
+const TLS_HANDLERS: SocketHandler<BackendConn> = {
+  ...HANDLERS,
+  open() {},
+  handshake(sock, ok, err) { guard(sock.data, () => sock.data.onHandshake(sock, ok, err)); },
 };

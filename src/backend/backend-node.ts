@@ -1,12 +1,24 @@
 // A Redis node as the proxy sees it: its address, its few shared, multiplexed connections, and whether it answers.
 
 import type { SlotTable } from "../cluster/slot-table.ts";
+import { metrics } from "../metrics/recorder.ts";
 import { internalRequest, Kind, type Request } from "../router/request.ts";
+import { PinnedPool } from "../session/pinned-pool.ts";
 import { BackendConn, ConnState, type BackendEvents, type BackendOptions } from "./backend-conn.ts";
 
-export interface NodeOptions extends Omit<BackendOptions, "host" | "port"> {
-  /** Shared connections per node (`pool.size`). */
+export interface NodeOptions extends Omit<BackendOptions, "host" | "port" | "authRequest" | "nodeId"> {
+  /** Shared connections per node, protocol and backend credential (`pool.size`). */
   poolSize: number;
+  /**
+   * Per backend credential (index = Request.cred): AUTH sent first on a RESP2 connection (null:
+   * none needed), and HELLO 3 with those credentials on a RESP3 one. Each credential has pools
+   * of its own: a connection authenticates once, as one user, for all it carries.
+   */
+  authRequests: (Request | null)[];
+  helloRequests: Request[];
+  /** Idle private connections kept (`pool.max_idle`), and how many a node may have (`pool.max_pinned`). */
+  maxIdle: number;
+  maxPinned: number;
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -17,8 +29,12 @@ export const READWRITE_REQUEST = internalRequest(Kind.READONLY, enc("*1\r\n$9\r\
 
 export class BackendNode {
   readonly addr: string;
+  /** Its slot in the per-node metrics arrays (kept by the address for the process' life). */
+  readonly id: number;
   private readonly conns: (BackendConn | null)[];
-  /** After a failed connect, the next probe waits until then (ms, performance.now()). */
+  /** Private connections for sessions (transactions, blocking calls). */
+  readonly pinned: PinnedPool;
+  /** After a failed connect, new connections (and probes) wait until then (ms, performance.now()). */
   downUntil = 0;
   private failures = 0;
   /**
@@ -33,7 +49,7 @@ export class BackendNode {
   stalled = false;
   /** CLUSTER NODES flags it `fail`: the cluster itself has given up on it (a failover follows, if it can). */
   clusterFailed = false;
-  /** New connections send READONLY: the node serves reads as a replica (`read_from`). */
+  /** Shared connections send READONLY: the node serves reads as a replica (`read_from`). */
   private readonlyConns = false;
 
   constructor(
@@ -43,7 +59,10 @@ export class BackendNode {
     private readonly events: BackendEvents,
   ) {
     this.addr = formatAddr(host, port);
-    this.conns = Array.from({ length: opts.poolSize }, () => null);
+    this.id = metrics.nodeId(this.addr);
+    // Per credential, RESP2 connections first, then as many RESP3 ones (opened only for RESP3 clients).
+    this.conns = Array.from({ length: 2 * opts.poolSize * opts.authRequests.length }, () => null);
+    this.pinned = new PinnedPool(this, opts, events);
   }
 
   /** Whether a new connection may be attempted now (false while backing off after failures). */
@@ -57,18 +76,20 @@ export class BackendNode {
    * with the same affinity (one client's) keep their order, as they would on one connection.
    */
   send(req: Request): void {
-    this.connFor(req.affinity).enqueue(req);
+    this.connFor(req).enqueue(req);
   }
 
   /** Sends `req` right behind `before` on one connection (ASKING, or a SCRIPT LOAD, then the command). */
   sendAfter(before: readonly Request[], req: Request): void {
-    const conn = this.connFor(req.affinity);
+    const conn = this.connFor(req);
     for (const b of before) conn.enqueue(b);
     conn.enqueue(req);
   }
 
-  private connFor(affinity: number): BackendConn {
-    const i = affinity % this.conns.length;
+  /** The shared connection of `req`'s credential and protocol that its affinity picks. */
+  private connFor(req: Request): BackendConn {
+    const size = this.opts.poolSize;
+    const i = (2 * req.cred + (req.proto === 3 ? 1 : 0)) * size + (req.affinity % size);
     const conn = this.conns[i];
     return conn === null || conn.state === ConnState.CLOSED ? this.open(i) : conn;
   }
@@ -95,14 +116,15 @@ export class BackendNode {
     return owner !== null && owner !== this && !(this.readonlyConns && req.spec?.readonly === true);
   }
 
-  /** Queues a proxy-internal request (INFO replication) on the node's first connection. */
+  /** Queues a proxy-internal request (PING, INFO replication) on the default credential's first RESP2 connection. */
   sendInternal(req: Request): void {
-    this.connFor(0).enqueue(req);
+    const c = this.conns[0];
+    (c === null || c.state === ConnState.CLOSED ? this.open(0) : c).enqueue(req);
   }
 
-  /** Opens the connections that are not open yet (warm-up: `pool.min_idle`). */
+  /** Opens the default credential's RESP2 connections that are not open yet (warm-up: `pool.min_idle`). */
   warm(count: number): void {
-    for (let i = 0; i < Math.min(count, this.conns.length); i++) {
+    for (let i = 0; i < Math.min(count, this.opts.poolSize); i++) {
       const c = this.conns[i];
       if (c === null || c.state === ConnState.CLOSED) this.open(i);
     }
@@ -117,16 +139,17 @@ export class BackendNode {
     if (this.available || this.downUntil > now) return;
     const c = this.conns[0];
     if (c !== null && c.state !== ConnState.CLOSED && c.inFlight > 0) return;
-    this.connFor(0).enqueue(PING_REQUEST);
+    this.sendInternal(PING_REQUEST);
   }
 
   /** Backs off new connects after consecutive failures: 100 ms doubling to 2 s. Returns whether availability changed. */
   noteConnect(ok: boolean): boolean {
     if (ok) {
+      if (this.failures > 0) metrics.nodeTransition(this.id, true);
       this.failures = 0;
       this.downUntil = 0;
     } else {
-      this.failures++;
+      if (this.failures++ === 0) metrics.nodeTransition(this.id, false);
       this.downUntil = performance.now() + Math.min(2000, 100 * 2 ** (this.failures - 1));
     }
     return this.update();
@@ -153,7 +176,7 @@ export class BackendNode {
     return true;
   }
 
-  /** Whether this node's connections send READONLY (it serves reads as a replica); switches the open ones too. */
+  /** Whether this node's shared connections send READONLY (it serves reads as a replica); switches the open ones too. */
   setReadonly(on: boolean): void {
     if (on === this.readonlyConns) return;
     this.readonlyConns = on;
@@ -171,11 +194,17 @@ export class BackendNode {
 
   closeAll(reason: string): void {
     for (const c of this.conns) c?.shut(reason);
+    this.pinned.closeIdle(reason);
   }
 
-  /** Closes the connections that still have requests waiting (the node stopped answering and lost its slots). */
+  /** Closes the shared connections that still have requests waiting (the node stopped answering and lost its slots). */
   closeBusy(reason: string): void {
     for (const c of this.conns) if (c !== null && c.state !== ConnState.CLOSED && c.inFlight > 0) c.close(reason);
+  }
+
+  /** Whether a connect failed last and the node is being backed off (the dashboard's "down"). */
+  get down(): boolean {
+    return this.failures > 0;
   }
 
   get idle(): boolean {
@@ -183,7 +212,12 @@ export class BackendNode {
   }
 
   private open(i: number): BackendConn {
-    const conn = new BackendConn({ ...this.opts, host: this.host, port: this.port }, this.events, this);
+    const pool = Math.floor(i / this.opts.poolSize), cred = pool >> 1;
+    const authRequest = pool & 1 ? this.opts.helloRequests[cred] : this.opts.authRequests[cred];
+    const conn = new BackendConn({
+      host: this.host, port: this.port, bufferSize: this.opts.bufferSize, connectTimeoutMs: this.opts.connectTimeoutMs,
+      authRequest, tls: this.opts.tls, nodeId: this.id,
+    }, this.events, this);
     if (this.readonlyConns) conn.enqueue(READONLY_REQUEST);
     this.conns[i] = conn;
     return conn;

@@ -80,6 +80,8 @@ export class HealthCheck {
           c.enqueue(PING_REQUEST);
         }
       });
+      // Connections lent to sessions: only the command deadline (a blocking call is exempt).
+      n.pinned.forEachLent((c) => c.checkStalled(now, commandTimeoutMs));
       if (!n.available) {
         down = true;
         n.probe(now);

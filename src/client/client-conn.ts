@@ -2,12 +2,21 @@
 
 import type { Socket } from "bun";
 import { getLogger } from "@logtape/logtape";
+import { hotKeys } from "../metrics/hot-keys.ts";
+import { ErrorKind, metrics } from "../metrics/recorder.ts";
+import { slowlog, slowlogArgs } from "../metrics/slowlog.ts";
+import type { Acl } from "../acl/acl.ts";
+import type { AclUser } from "../acl/user.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { Frame, NEED_MORE, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
+import type { Proto } from "../resp/reply-writer.ts";
 import { abandonHeld } from "../router/gather.ts";
-import { acquire, release, setReply, type Request } from "../router/request.ts";
+import { Route } from "../commands/command-table.ts";
+import { acquire, Kind, release, setReply, type Request } from "../router/request.ts";
+import type { ClientSubs } from "../session/pubsub.ts";
 import type { ClientSession, Router } from "../router/router.ts";
+import type { Session } from "../session/session.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markClientDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
@@ -21,16 +30,19 @@ export interface ClientLimits {
   /** Queued reply bytes past which the client is disconnected; 0 = no limit. */
   maxOutputBytes: number;
   bufferSize: number;
-  /** Empty: no AUTH needed. */
-  password: string;
+  /** Users: a new client is the default user, authenticated if that needs no password. */
+  acl: Acl;
   /** 0: clients are never closed for idleness, so their activity need not be timed. */
   idleTimeoutMs: number;
   /** A client whose socket has taken no reply bytes for this long is closed; 0 = never. */
   writeTimeoutMs: number;
+  /** Pub/sub messages queued for a client past which it is closed (Redis' pubsub output limit); 0 = none. */
+  maxPubsubBytes: number;
 }
 
 const log = getLogger(["predixy", "client"]);
 const EMPTY = new Uint8Array(0);
+const MINUS = 45;
 
 let nextId = 1;
 
@@ -48,13 +60,20 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   closed = false;
   flushQueued = false;
   name = "";
-  multiRefused = false;
+  proto: Proto = 2;
+  session: Session | null = null;
+  subs: ClientSubs | null = null;
+  /** Bytes of pub/sub messages in the reply order, not yet queued in `out`. */
+  private pushBytes = 0;
   retrying = 0;
   held = 0;
   retrySlots: Map<number, number> | null = null;
+  user!: AclUser;
+  acl: AclUser | null = null;
+  cred = 0;
   /** What this client makes the proxy hold (see MemoryBudget): replies not written, unparsed input, waiting commands' copies. */
   private replyBytes = 0;
-  private inputBytes = 0;
+  private countedInput = 0;
   private waitingBytes = 0;
   /** Not read because clients hold too much memory (MemoryBudget). */
   private memoryPaused = false;
@@ -66,6 +85,8 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   private backendWaits = 0;
   /** Reading is paused: batch_size in flight, or a node behind. */
   private paused = false;
+  /** The command at the front of the input waits until nothing is in flight (see deferUntilIdle). */
+  private deferred = false;
   /** The socket refused bytes; wait for drain. */
   private blocked = false;
   /** While blocked: when the socket last took reply bytes (performance.now()). */
@@ -85,6 +106,8 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   private readonly input: InputBuffer;
   private readonly frame = new Frame();
   private lastActive = performance.now();
+  /** When the latest read arrived: the arrival time of the commands it carried. */
+  private readAt = performance.now();
   private readonly connectedAt = performance.now();
   /** max_client_output_bytes, with 0 meaning the ceiling. */
   private maxOutputBytes: number;
@@ -96,7 +119,7 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     private readonly stats: Stats,
     private readonly budget: MemoryBudget,
   ) {
-    this.authed = limits.password === "";
+    limits.acl.attachDefault(this);
     this.maxOutputBytes = limits.maxOutputBytes || OUTPUT_CEILING;
     this.out = new ByteQueue(limits.bufferSize);
     this.input = new InputBuffer(limits.bufferSize);
@@ -113,12 +136,14 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
 
   onData(chunk: Uint8Array): void {
     if (this.closing || this.closed) return;
-    if (this.limits.idleTimeoutMs > 0) this.lastActive = performance.now();
+    this.lastActive = this.readAt = metrics.now = performance.now();
+    this.stats.bytesIn += chunk.length;
     this.bytesRead += chunk.length;
     const buf = this.input.feed(chunk);
-    if (this.paused) {
-      // Data that was on its way when reading paused: keep it for the resume.
-      this.socket.pause();
+    if (this.paused || this.deferred) {
+      // Data that was on its way when reading paused, or behind a command waiting for the
+      // client to be idle: keep it for later (a blocked client's input waits, as on Redis).
+      if (this.paused) this.socket.pause();
       this.input.keep(buf, 0, 0);
       this.countInput();
       this.checkInputLimit();
@@ -130,6 +155,7 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   /** Dispatches the commands in `buf` until batch_size are in flight; keeps the rest for later. */
   private parse(buf: Uint8Array): void {
     if (this.closing || this.closed) return;
+    this.deferred = false;
     this.reads++;
     const f = this.frame;
     const end = buf.length;
@@ -144,9 +170,10 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
         this.protocolError(f.error);
         return;
       }
-      at += n;
       if (f.argc > 0) this.router.dispatch(this, f);
       if (this.closing || this.closed) return;
+      if (this.deferred) break; // not taken: read again from here once idle
+      at += n;
     }
     if (this.drainAt >= 0 && at >= stop && at < end) return this.drained();
     this.input.keep(buf, at, f.needBytes);
@@ -159,9 +186,9 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
 
   /** Keeps the memory budget's count of this client's unparsed input current. */
   private countInput(): void {
-    const d = this.input.pending - this.inputBytes;
+    const d = this.input.pending - this.countedInput;
     if (d !== 0) {
-      this.inputBytes += d;
+      this.countedInput += d;
       this.stats.clientMemory += d;
     }
   }
@@ -202,12 +229,26 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     }
   }
 
+  /** Commands read and not answered yet; reply and request bytes held (for metrics). */
+  get pendingCommands(): number {
+    return this.inFlight;
+  }
+
+  get outputBytes(): number {
+    return this.out.size;
+  }
+
+  get inputBytes(): number {
+    return this.input.pending;
+  }
+
   oldestPending(): Request | null {
     return this.head;
   }
 
   track(req: Request): void {
     req.read = this.reads;
+    req.arrivedAt = this.readAt;
     if (this.tail === null) this.head = req;
     else this.tail.next = req;
     this.tail = req;
@@ -228,6 +269,8 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
       const size = this.out.size + r.replyEnd - r.replyStart;
       if (size > this.maxOutputBytes) return this.outputOverLimit(size);
       this.lastQueuedRead = r.read;
+      if (r.kind === Kind.PUSH) this.pushBytes -= r.replyEnd - r.replyStart;
+      else this.record(r);
       this.out.appendRange(r.reply, r.replyStart, r.replyEnd);
       const next: Request | null = r.next;
       release(r);
@@ -235,8 +278,72 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
       this.head = r = next;
       this.inFlight--;
     }
-    if (r === null) this.tail = null;
+    if (r === null) {
+      this.tail = null;
+      // Idle: the deferred command may go now (from flush, not from inside a reply's handling).
+      if (this.deferred) markClientDirty(this);
+    }
     markClientDirty(this);
+  }
+
+  deferUntilIdle(): void {
+    this.deferred = true;
+  }
+
+  deliver(resp2: Uint8Array, start: number, end: number, resp3: Uint8Array | null): void {
+    if (this.closed || this.closing) return;
+    // A subscriber that does not read its messages is closed past the limit, as Redis does.
+    const limit = this.limits.maxPubsubBytes;
+    if (limit > 0 && this.out.size + this.pushBytes > limit) {
+      this.stats.outputLimitDisconnections++;
+      log.warn("client {id}: over {limit} bytes of pub/sub messages queued (max_pubsub_output_bytes), closing", { id: this.id, limit });
+      return this.close();
+    }
+    const req = acquire();
+    req.kind = Kind.PUSH;
+    req.sink = this;
+    this.track(req);
+    if (this.proto === 3 && resp3 !== null) setReply(req, resp3, 0, resp3.length);
+    else setReply(req, resp2, start, end);
+    this.pushBytes += req.replyEnd - req.replyStart;
+    this.complete(req);
+  }
+
+  /** Counts `r`'s reply in the metrics (its reply is being queued now): see metrics/recorder.ts. */
+  private record(r: Request): void {
+    const bytes = r.replyEnd - r.replyStart;
+    this.stats.bytesOut += bytes;
+    const kind = r.reply[r.replyStart] === MINUS ? metrics.errorReply(r.reply, r.replyStart, r.replyEnd, r.errKind) : ErrorKind.NONE;
+    if (metrics.commandDone(r.spec === null ? 0 : r.spec.id, r.arrivedAt, kind)) this.logSlow(r);
+    if (hotKeys.k > 0 && --hotKeys.countdown <= 0) this.sampleKey(r, bytes + r.end - r.start);
+  }
+
+  /** Rare: a command slower than the slowlog threshold. */
+  private logSlow(r: Request): void {
+    const s = this.socket;
+    let args: string[] = r.spec === null ? [] : [r.spec.name.replace("|", " ")];
+    const f = new Frame();
+    if (r.end > r.start && readCommand(r.src, r.start, r.end, f) > 0) args = slowlogArgs(f.argc, (i) => f.arg(i));
+    // As Redis does, credentials never reach the log.
+    if (r.spec !== null && (r.spec.name === "auth" || r.spec.name === "hello")) args = [r.spec.name, "(redacted)"];
+    slowlog.add({
+      time: Math.floor(Date.now() / 1000), durationUs: Math.floor((metrics.now - r.arrivedAt) * 1000), args,
+      client: `${s.remoteAddress}:${s.remotePort}`, clientName: this.name, node: r.nodeId >= 0 ? metrics.nodeAddrs[r.nodeId] : "",
+    });
+  }
+
+  /** One command in hotKeys.sampleEvery: its (first) key, from the bytes it was sent as. */
+  private sampleKey(r: Request, bytes: number): void {
+    const spec = r.spec;
+    let key = "";
+    const f = new Frame();
+    if (spec !== null && spec.keyAt > 0 && r.slot >= 0 && readCommand(r.src, r.start, r.end, f) > 0) {
+      // NUMKEYS commands name the count at keyAt, the first key after it.
+      const i = spec.route === Route.NUMKEYS ? spec.keyAt + 1 : spec.keyAt;
+      if (i < f.argc) key = new TextDecoder().decode(f.arg(i));
+    }
+    if (key === "") hotKeys.countdown = 1; // keyless: the next command is sampled instead
+    else hotKeys.sample(key, bytes);
   }
 
   private outputOverLimit(bytes: number): void {
@@ -255,6 +362,10 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     // pipeline before it reads (redis-py, Jedis), and would wait forever for its own write if
     // the proxy stopped reading it. What piles up is bounded by max_client_output_bytes.
     if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0 && !this.memoryPaused) this.resume();
+    else if (this.deferred && this.head === null && !this.paused) {
+      this.deferred = false;
+      this.parse(this.input.feed(EMPTY));
+    }
     if (this.closed || this.blocked || this.waitsForSiblings()) return;
     if (!this.writeOut()) {
       this.blocked = true;
@@ -285,7 +396,7 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   }
 
   memory(): { replies: number; input: number; waiting: number } {
-    return { replies: this.replyBytes, input: this.inputBytes, waiting: this.waitingBytes };
+    return { replies: this.replyBytes, input: this.countedInput, waiting: this.waitingBytes };
   }
 
   pauseForMemory(on: boolean): void {
@@ -371,14 +482,19 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
    * fields about state the proxy does not have (file descriptor, MULTI, subscriptions) read as
    * Redis reads them for a client without it.
    */
-  describe(): string {
+  describe(cmd = "client|info"): string {
     const s = this.socket;
-    const age = Math.floor((performance.now() - this.connectedAt) / 1000);
+    const now = performance.now();
+    const age = Math.floor((now - this.connectedAt) / 1000);
+    const idle = this.limits.idleTimeoutMs > 0 ? Math.floor((now - this.lastActive) / 1000) : 0;
     const qbuf = this.input.pending, omem = this.out.size;
+    const subs = this.subs;
+    const flags = (subs !== null ? "P" : "") + (this.session?.blocked ? "b" : "") || "N";
     return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort} laddr=${s.localAddress}:${s.localPort} fd=-1 ` +
-      `name=${this.name} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
-      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=client|info ` +
-      `user=default redir=-1 resp=2`;
+      `name=${this.name} age=${age} idle=${idle} flags=${flags} db=0 sub=${subs?.channels.size ?? 0} ` +
+      `psub=${subs?.patterns.size ?? 0} ssub=${subs?.shard.size ?? 0} multi=-1 qbuf=${qbuf} qbuf-free=0 ` +
+      `argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=${omem} tot-mem=${qbuf + omem} events=r cmd=${cmd} ` +
+      `user=${this.user.name} redir=-1 resp=${this.proto}`;
   }
 
   get localAddress(): string {
@@ -396,6 +512,9 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   /** The client sent FIN (it may still read, as `printf … | nc` does): answer all it sent, then close. */
   peerEnded(): void {
     if (this.closed) return;
+    // A blocked call would never end for it: Redis frees a client at end of input, and so the
+    // node gets no chance to pop an element for a client that is gone.
+    if (this.session?.blocked) return this.close();
     this.ending = true;
     this.flush();
   }
@@ -450,8 +569,8 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   onClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    this.stats.clientMemory -= this.replyBytes + this.inputBytes + this.waitingBytes;
-    this.replyBytes = this.inputBytes = this.waitingBytes = 0;
+    this.stats.clientMemory -= this.replyBytes + this.countedInput + this.waitingBytes;
+    this.replyBytes = this.countedInput = this.waitingBytes = 0;
     let r = this.head;
     while (r !== null) {
       const next: Request | null = r.next;
@@ -464,5 +583,8 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     this.head = this.tail = null;
     this.out.clear();
     this.input.clear();
+    this.session?.clientGone();
+    this.session = null;
+    this.router.clientClosed(this);
   }
 }

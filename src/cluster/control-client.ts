@@ -3,6 +3,7 @@
 import type { Socket } from "bun";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import { decodeReply, encodeCommand, RespError, type RespValue } from "../resp/reply-value.ts";
+import { peerRefusal, type BackendTls } from "../tls/backend-tls.ts";
 
 export interface ControlAuth {
   username: string;
@@ -19,12 +20,13 @@ interface Pending {
 }
 
 /**
- * Sends `commands` to host:port on a fresh connection (after AUTH when `auth` has a password)
- * and resolves with their replies, in order. Rejects on connect failure, protocol error,
- * AUTH failure or timeout; error replies to `commands` are returned as RespError values.
+ * Sends `commands` to host:port on a fresh connection (after AUTH when `auth` has a password;
+ * over TLS when `tls` is set, once the node's certificate is accepted) and resolves with their
+ * replies, in order. Rejects on connect failure, a refused certificate, protocol error, AUTH
+ * failure or timeout; error replies to `commands` are returned as RespError values.
  */
 export async function query(
-  host: string, port: number, commands: string[][], auth: ControlAuth | null, timeoutMs: number,
+  host: string, port: number, commands: string[][], auth: ControlAuth | null, timeoutMs: number, tls: BackendTls | null = null,
 ): Promise<RespValue[]> {
   const all = auth?.password
     ? [auth.username ? ["AUTH", auth.username, auth.password] : ["AUTH", auth.password], ...commands]
@@ -39,11 +41,17 @@ export async function query(
     p.reject(e);
   };
   const timer = setTimeout(() => fail(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
+  const send = (s: Socket<Pending>) => s.write(concat(all.map((c) => encodeCommand(c))));
   // Not awaited: a connect to a host that drops SYNs hangs for minutes, and the timeout must
   // end the query meanwhile (a topology refresh waits on it).
   Bun.connect<Pending>({
-    hostname: host, port, data: p,
+    hostname: host, port, data: p, tls: tls?.options,
     socket: {
+      handshake(s, ok, err) {
+        const refusal = peerRefusal(tls!.verify, ok, err);
+        if (refusal !== null) fail(new Error(refusal));
+        else if (!p.settled) send(s);
+      },
       data(_s, chunk) {
         p.chunks.push(chunk);
         const buf = concat(p.chunks);
@@ -73,7 +81,7 @@ export async function query(
   }).then((s) => {
     if (p.settled) { s.terminate(); return; }
     sock = s;
-    s.write(concat(all.map((c) => encodeCommand(c))));
+    if (tls === null) send(s);
   }, (err: Error) => fail(err));
   try {
     return await done;

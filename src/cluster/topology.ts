@@ -5,6 +5,7 @@ import { getLogger } from "@logtape/logtape";
 import { BackendNode, formatAddr } from "../backend/backend-node.ts";
 import type { Request } from "../router/request.ts";
 import { RespError, type RespValue } from "../resp/reply-value.ts";
+import type { BackendTls } from "../tls/backend-tls.ts";
 import { query, type ControlAuth } from "./control-client.ts";
 import { NO_NODE, SLOT_COUNT, SlotTable } from "./slot-table.ts";
 import { parseClusterNodes, slotEpochs, staleness, type NodeLine, type View } from "./table-check.ts";
@@ -14,6 +15,8 @@ const log = getLogger(["predixy", "topology"]);
 export interface TopologyOptions {
   entryPoints: { host: string; port: number }[];
   auth: ControlAuth | null;
+  /** TLS to the nodes ([cluster] tls), for topology queries as for client traffic. */
+  tls: BackendTls | null;
   refreshIntervalMs: number;
   connectTimeoutMs: number;
   /** Creates the node object for an address (wires its connections to the router). */
@@ -24,6 +27,8 @@ export interface TopologyOptions {
   installed?: (table: SlotTable, changed: boolean, first: boolean) => void;
   /** Resolves an entry point's host name at each refresh (default: the system resolver, uncached). */
   resolve?: (host: string) => Promise<string[]>;
+  /** After any change of the table (shard pub/sub channels follow their slots). */
+  tableChanged?: () => void;
 }
 
 /** A topology query unanswered this long gets the next candidate asked beside it. */
@@ -65,6 +70,14 @@ export class Topology {
   incompleteSince = performance.now();
   private stopped = false;
   private lastFailureLog = -Infinity;
+  /** Refreshes tried, those that got no table, and table changes seen (for metrics). */
+  refreshes = 0;
+  refreshFailures = 0;
+  changes = 0;
+  /** Whether the latest refresh obtained a table (readiness: the cluster is reachable). */
+  lastRefreshOk = false;
+  /** Why each node asked by the latest refresh that got no table did not give one. */
+  lastErrors: string[] = [];
 
   constructor(private readonly opts: TopologyOptions) {}
 
@@ -88,7 +101,7 @@ export class Topology {
 
   /** Sends `commands` to `node` on a connection of their own (control path: see control-client). */
   queryNode(node: BackendNode, commands: string[][]): Promise<RespValue[]> {
-    return query(node.host, node.port, commands, this.opts.auth, this.opts.connectTimeoutMs);
+    return query(node.host, node.port, commands, this.opts.auth, this.opts.connectTimeoutMs, this.opts.tls);
   }
 
   allNodes(): IterableIterator<BackendNode> {
@@ -140,7 +153,12 @@ export class Topology {
   /** Single-flight refresh; resolves whether a table was obtained. */
   refresh(): Promise<boolean> {
     if (this.refreshing) return this.refreshing;
-    this.refreshing = this.doRefresh().finally(() => {
+    this.refreshes++;
+    this.refreshing = this.doRefresh().then((ok) => {
+      this.lastRefreshOk = ok;
+      if (!ok) this.refreshFailures++;
+      return ok;
+    }).finally(() => {
       this.refreshing = null;
       this.lastRefresh = performance.now();
       if (this.again) { this.again = false; this.requestRefresh(); }
@@ -163,6 +181,7 @@ export class Topology {
     return new Promise<boolean>((resolve) => {
       const settle = (ok: boolean) => {
         settled = true;
+        this.lastErrors = ok ? [] : errors;
         if (ok) this.staleRounds = 0;
         else if (stale !== null && ++this.staleRounds >= STALE_ROUNDS) {
           log.warn("every node has given an older view of the cluster than predixy's for {rounds} refreshes; taking the newest: {errors}", {
@@ -192,7 +211,7 @@ export class Topology {
         running++;
         let hedged = false;
         const hedge = setTimeout(() => { hedged = true; launch(); }, HEDGE_MS);
-        query(host, port, [["CLUSTER", "SLOTS"], ["CLUSTER", "NODES"]], this.opts.auth, this.opts.connectTimeoutMs)
+        query(host, port, [["CLUSTER", "SLOTS"], ["CLUSTER", "NODES"]], this.opts.auth, this.opts.connectTimeoutMs, this.opts.tls)
           .then(([slots, nodes]) => {
             if (settled) return;
             if (slots instanceof RespError) throw new Error(slots.message);
@@ -350,6 +369,7 @@ export class Topology {
   private changed(table: SlotTable, shape: string): void {
     const first = this.lastShape === "";
     this.lastShape = shape;
+    this.changes++;
     const replicaCount = table.replicas.reduce((n, r) => n + r.length, 0);
     const props = { masters: table.masters.length, replicas: replicaCount, covered: table.coveredSlots, shape };
     if (first) log.info("topology discovered: {masters} masters, {replicas} replicas, {covered}/16384 slots: {shape}", props);
@@ -369,6 +389,7 @@ export class Topology {
     // answer in time: its reads go to the new owner now, and its writes get their "may or may
     // not have run" error now, instead of at command_timeout_ms.
     for (const n of silent) n.closeBusy("its slots moved to another node while it was not answering");
+    this.opts.tableChanged?.();
   }
 }
 

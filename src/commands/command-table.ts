@@ -22,10 +22,19 @@ export const enum Route {
   FACADE,
   /** Argument 2 is a slot number; its owner answers (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT). */
   SLOT_ARG,
+  /**
+   * Needs connection state (MULTI/EXEC/WATCH, blocking calls, WAIT, pub/sub): handled by the
+   * session module (src/session/); `local` names the kind, `keyAt` the first key if any.
+   */
+  SESSION,
+  /** Pub/sub: (un)subscribe, PUBLISH, SPUBLISH and PUBSUB … (src/session/pubsub.ts); `local` names it. */
+  PUBSUB,
   /** Resolved by the subcommand in argument 1 (OBJECT ENCODING key, XINFO STREAM key …). */
   SUBCOMMAND,
   /** Refused with `-ERR … not supported by proxy`; `reason` may say more. */
   UNSUPPORTED,
+  /** Refused by the operator's policy (`[commands] deny`). */
+  DENIED,
 }
 
 /** How the replies of a MULTI_KEY or FAN_OUT command's parts become the client's reply. */
@@ -56,6 +65,8 @@ export const enum Merge {
 }
 
 export interface CommandSpec {
+  /** Small integer, unique in the process (1…; 0 is an unknown command): the index of per-command data (metrics/, acl/). */
+  readonly id: number;
   /** Lower-case name; for subcommands "container|sub". */
   readonly name: string;
   /** Redis arity: N exact, -N at least N (counting the name). */
@@ -76,6 +87,8 @@ export interface CommandSpec {
   readonly wireName: Uint8Array;
   readonly reason: string;
   readonly subcommands: ReadonlyMap<string, CommandSpec> | null;
+  /** First key, last key (negative: from the end) and step, as the legacy COMMAND fields give them. */
+  readonly keyRange: readonly [number, number, number];
 }
 
 interface RawSpec {
@@ -89,11 +102,13 @@ interface RawSpec {
 
 /** Commands the proxy answers itself: connection state must not leak onto shared connections. */
 const LOCAL = ["ping", "echo", "quit", "select", "auth", "hello", "readonly", "readwrite", "asking", "reset", "role"];
-const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|setinfo", "client|info", "command|count"];
+const LOCAL_SUB = ["client|setname", "client|getname", "client|id", "client|setinfo", "client|info", "client|list", "client|kill", "command|count",
+  "config|get", "config|set", "config|resetstat", "config|help", "latency|histogram", "latency|latest", "latency|history",
+  "latency|reset", "latency|help", "slowlog|get", "slowlog|len", "slowlog|reset", "slowlog|help"];
 /** Keyless commands whose answer does not depend on the node (or is Redis' own refusal, as SWAPDB's). */
-const ANY = ["publish", "time", "command", "command|info", "command|docs", "command|list", "command|getkeys",
+const ANY = ["time", "command", "command|info", "command|docs", "command|list", "command|getkeys",
   "command|getkeysandflags", "command|help", "function|list", "function|dump", "function|stats", "function|help",
-  "script|help", "object|help", "xinfo|help", "xgroup|help", "memory|help", "config|help", "cluster|help",
+  "script|help", "object|help", "xinfo|help", "xgroup|help", "memory|help", "cluster|help",
   "swapdb", "lolwut"];
 /** Split per slot and merged; [merge, arguments per key]. */
 const MULTI_KEY: Record<string, [Merge, number]> = {
@@ -119,11 +134,29 @@ const NUMKEYS_AT: Record<string, number> = {
 };
 const STREAMS = ["xread", "xreadgroup"];
 /** Reasons for refusing whole groups, shown to the client. */
-const WHY_BLOCKING = "blocking commands would stall a shared backend connection";
 const WHY_STATEFUL = "it needs a dedicated backend connection";
-const STATEFUL = new Set(["multi", "exec", "discard", "watch", "unwatch", "subscribe", "psubscribe", "ssubscribe",
-  "unsubscribe", "punsubscribe", "sunsubscribe", "monitor", "sync", "psync", "client|reply", "client|tracking",
-  "client|caching", "client|no-evict", "client|no-touch"]);
+const STATEFUL = new Set(["sync", "psync", "client|no-evict", "client|no-touch"]);
+/** Refused, with why: what a proxy in front of many nodes cannot honestly do. */
+const REFUSED: Record<string, string> = {
+  monitor: "it would need every node's command stream; use MONITOR on the nodes, or predixy's SLOWLOG and metrics",
+  "client|tracking": "client-side caching needs the nodes' invalidation messages routed to the client that read each key, which the shared connections cannot tell apart",
+  "client|caching": "client-side caching (CLIENT TRACKING) is not supported by the proxy",
+  "client|trackinginfo": "client-side caching (CLIENT TRACKING) is not supported by the proxy",
+  "client|getredir": "client-side caching (CLIENT TRACKING) is not supported by the proxy",
+  "client|reply": "replies are written by the proxy in order; they cannot be switched off",
+  "client|pause": "it would pause the nodes for every client of the proxy; run it on the nodes",
+  "client|unpause": "it would act on the nodes for every client of the proxy; run it on the nodes",
+  "client|unblock": "not supported by the proxy: the blocked call runs on a connection of its own",
+};
+const PUBSUB = new Set(["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+  "publish", "spublish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat", "pubsub|shardchannels", "pubsub|shardnumsub"]);
+/** Commands of a session (src/session/), by kind. Blocking commands are found by their flag. */
+const SESSION: Record<string, string> = {
+  multi: "transaction", exec: "transaction", discard: "transaction", watch: "transaction", unwatch: "transaction",
+  wait: "wait",
+};
+/** Blocking calls whose timeout is argument 1 (then a key count, then keys) rather than the last argument. */
+const TIMEOUT_FIRST = ["blmpop", "bzmpop"];
 /** Keyless commands about one node, by name or by container: why the proxy does not answer them. */
 const NODE_ONLY: Record<string, string> = {
   cluster: "it changes or inspects the cluster itself; send it to the nodes",
@@ -142,11 +175,23 @@ const NODE_ONLY: Record<string, string> = {
   slowlog: "slow logs are per node; ask the nodes",
   replconf: "a replication command between nodes",
   client: "it would act on the proxy's shared backend connections",
-  pubsub: "pub/sub is not supported by the proxy yet",
   acl: "ACL users are per node; configure the nodes directly",
 };
 
 const NO_BYTES = new Uint8Array(0);
+
+/** Every spec made, by id; id 0 stands for an unknown command. */
+const BY_ID: (CommandSpec | null)[] = [null];
+
+/** The spec with this id (null for 0 or an id never given). */
+export function specById(id: number): CommandSpec | null {
+  return BY_ID[id] ?? null;
+}
+
+/** One more than the largest id given so far: the size of per-command arrays. */
+export function commandIdLimit(): number {
+  return BY_ID.length;
+}
 
 function makeSpec(name: string, raw: RawSpec): CommandSpec {
   const flags = new Set(raw.flags);
@@ -158,13 +203,27 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
       subcommands.set(sub, makeSpec(`${name}|${sub}`, subRaw));
     }
   }
-  if (LOCAL.includes(name) || LOCAL_SUB.includes(name)) {
+  // ACL subcommands too: the users a client sees are the proxy's, never the cluster's.
+  if (LOCAL.includes(name) || LOCAL_SUB.includes(name) || name.startsWith("acl|")) {
     route = Route.LOCAL;
     local = name;
   } else if (STATEFUL.has(name)) {
     reason = WHY_STATEFUL;
+  } else if (Object.hasOwn(REFUSED, name)) {
+    reason = REFUSED[name];
+  } else if (PUBSUB.has(name)) {
+    route = Route.PUBSUB;
+    local = name;
+  } else if (Object.hasOwn(SESSION, name)) {
+    route = Route.SESSION;
+    local = SESSION[name];
+  } else if (name === "waitaof") {
+    reason = "it needs the AOF offsets of the client's own connection to each node, which the proxy's shared connections do not keep apart";
   } else if (flags.has("blocking") && !STREAMS.includes(name)) {
-    reason = WHY_BLOCKING;
+    // BLPOP k1 k2 timeout; BLMPOP timeout numkeys k1 …: the first key, on a connection of its own.
+    route = Route.SESSION;
+    local = "blocking";
+    keyAt = TIMEOUT_FIRST.includes(name) ? 3 : Math.max(raw.keyStart, 1);
   } else if (ANY.includes(name)) {
     route = Route.ANY;
   } else if (Object.hasOwn(MULTI_KEY, name)) {
@@ -191,12 +250,14 @@ function makeSpec(name: string, raw: RawSpec): CommandSpec {
   } else {
     reason = NODE_ONLY[name.split("|")[0]] ?? "";
   }
-  return {
-    name, arity: raw.arity, route, keyAt, local, reason, subcommands, merge, keyStep,
+  const spec: CommandSpec = {
+    id: BY_ID.length, name, arity: raw.arity, route, keyAt, local, reason, subcommands, merge, keyStep,
     wireName: route === Route.MULTI_KEY ? new TextEncoder().encode(`$${name.length}\r\n${name}\r\n`) : NO_BYTES,
     write: flags.has("write"), readonly: flags.has("readonly"),
-    blockOption: STREAMS.includes(name),
+    blockOption: STREAMS.includes(name), keyRange: [raw.keyStart, raw.keyStop, raw.step],
   };
+  BY_ID.push(spec);
+  return spec;
 }
 
 /** FNV-1a over ASCII-lower-cased bytes: command lookup without making a string. */
@@ -256,6 +317,51 @@ export class CommandTable {
 
   get size(): number {
     return this.specs.length;
+  }
+
+  /** Every command and subcommand, containers before their subcommands. */
+  *all(): IterableIterator<CommandSpec> {
+    for (const spec of this.specs) {
+      yield spec;
+      if (spec.subcommands) yield* spec.subcommands.values();
+    }
+  }
+
+  /**
+   * Redis' rename-command: the command answers to `to` only; `to` empty disables it (it is then
+   * unknown, as in Redis). Replies keep the command's own name. False if `from` is unknown.
+   */
+  rename(from: string, to: string): boolean {
+    const idx = this.names.findIndex((n) => new TextDecoder().decode(n) === from.toLowerCase());
+    if (idx < 0) return false;
+    if (to === "") {
+      this.specs.splice(idx, 1);
+      this.names.splice(idx, 1);
+    } else {
+      this.names[idx] = new TextEncoder().encode(to.toLowerCase());
+    }
+    this.index();
+    return true;
+  }
+
+  /**
+   * Operator policy: the command (or "container|sub") is refused from now on, whoever asks. One
+   * the proxy refuses anyway keeps its own refusal, which says why. False if unknown.
+   */
+  deny(name: string): boolean {
+    const [top, sub] = name.toLowerCase().split("|", 2);
+    const idx = this.specs.findIndex((s) => s.name === top);
+    if (idx < 0) return false;
+    const spec = this.specs[idx];
+    const denied = (s: CommandSpec): CommandSpec => (s.route === Route.UNSUPPORTED ? s : { ...s, route: Route.DENIED });
+    if (sub === undefined) {
+      this.specs[idx] = denied(spec);
+      return true;
+    }
+    const child = spec.subcommands?.get(sub);
+    if (child === undefined) return false;
+    (spec.subcommands as Map<string, CommandSpec>).set(sub, denied(child));
+    return true;
   }
 
   /**

@@ -1,8 +1,12 @@
-// Command-line arguments → what main should do: run (or only check) a config, print version, or help.
+// Command-line arguments → what main should do: run (or only check) a config, ping a running proxy, print version, or help.
 
-/** What the command line asked for. `check`: validate the config and exit without listening. */
+/**
+ * What the command line asked for. `check`: validate the config and exit without listening.
+ * `ping`: PING the proxy that the config describes (a health check) and exit 0 or 1.
+ */
 export type CliAction =
   | { kind: "run"; configPath: string; check: boolean }
+  | { kind: "ping"; configPath: string }
   | { kind: "version" }
   | { kind: "help" };
 
@@ -15,27 +19,31 @@ export class UsageError extends Error {
 }
 
 /** Help text printed for -h and after a UsageError. */
-export const USAGE = `Usage: predixy [-c FILE] [--check]
+export const USAGE = `Usage: predixy [-c FILE] [--check | --ping]
        predixy --version
        predixy -h
 
 Options:
-  -c, --config FILE   configuration file (default: predixy.toml)
+  -c, --config FILE   configuration file, TOML or (.yaml/.yml) YAML
+                      (default: $PREDIXY_CONFIG, else predixy.toml)
       --check         validate the configuration, print any errors, and exit
-  -v, --version       print the version and exit
+      --ping          PING the predixy this configuration describes; exit 0 on PONG, else 1
+  -v, --version       print the version and the commit it was built from, and exit
   -h, --help          print this help and exit
 `;
 
+/** Where the config is read from when no -c is given: `$PREDIXY_CONFIG` (containers), else this. */
 const DEFAULT_CONFIG_PATH = "predixy.toml";
 
 /**
  * Parse the user's arguments (no runtime or script path). Any -h/--help wins, then
  * -v/--version; both still reject unknown flags first, so a typo is never silently ignored.
- * Throws UsageError on an unknown flag, a missing value, a stray argument or a repeated -c.
+ * Throws UsageError on an unknown flag, a missing value, a stray argument, a repeated -c, or
+ * --check with --ping. `env` supplies PREDIXY_CONFIG.
  */
-export function parseCliArgs(argv: string[]): CliAction {
+export function parseCliArgs(argv: string[], env: Record<string, string | undefined> = {}): CliAction {
   let configPath: string | undefined;
-  let check = false, help = false, version = false;
+  let check = false, ping = false, help = false, version = false;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -54,10 +62,12 @@ export function parseCliArgs(argv: string[]): CliAction {
         break;
       }
       case "--check":
+      case "--ping":
       case "--help":
       case "--version":
         if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
         if (flag === "--check") check = true;
+        else if (flag === "--ping") ping = true;
         else if (flag === "--help") help = true;
         else version = true;
         break;
@@ -76,5 +86,7 @@ export function parseCliArgs(argv: string[]): CliAction {
 
   if (help) return { kind: "help" };
   if (version) return { kind: "version" };
-  return { kind: "run", configPath: configPath ?? DEFAULT_CONFIG_PATH, check };
+  configPath ??= env.PREDIXY_CONFIG || DEFAULT_CONFIG_PATH;
+  if (check && ping) throw new UsageError("--check and --ping cannot be used together");
+  return ping ? { kind: "ping", configPath } : { kind: "run", configPath, check };
 }

@@ -20,4 +20,21 @@ export class Stats {
   clientsPausedForMemory = 0;
   /** Commands parked now, waiting for a node (router/retry.ts). */
   parkedCommands = 0;
+  aclDeniedAuth = 0;
+  aclDeniedCmd = 0;
+  aclDeniedKey = 0;
+  aclDeniedChannel = 0;
+  /** TLS clients refused at the handshake: not TLS, an untrusted or expired certificate, none when one is required. */
+  tlsRefused = 0;
+
+  /** Bytes read from clients and replies queued for them. */
+  bytesIn = 0;
+  bytesOut = 0;
+
+  /** CONFIG RESETSTAT: the counters, not the gauges. */
+  reset(): void {
+    this.totalConnections = this.rejectedConnections = this.commands = this.protocolErrors = 0;
+    this.inputLimitDisconnections = this.outputLimitDisconnections = this.redirects = this.retries = 0;
+    this.bytesIn = this.bytesOut = 0;
+  }
 }

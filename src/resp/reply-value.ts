@@ -12,9 +12,10 @@ const encoder = new TextEncoder();
 
 /**
  * Decodes the complete reply at `at` (the caller has framed it with scanReply).
- * Returns the value and the offset after it. Bulk strings become JS strings (control path only).
+ * Returns the value and the offset after it. Bulk strings become JS strings (control path only):
+ * UTF-8, or with `latin1` one char per byte, for names that may be binary.
  */
-export function decodeReply(buf: Uint8Array, at: number): { value: RespValue; next: number } {
+export function decodeReply(buf: Uint8Array, at: number, latin1 = false): { value: RespValue; next: number } {
   const lineEnd = buf.indexOf(13, at);
   const line = decoder.decode(buf.subarray(at + 1, lineEnd));
   let next = lineEnd + 2;
@@ -29,7 +30,8 @@ export function decodeReply(buf: Uint8Array, at: number): { value: RespValue; ne
     case 36: case 33: case 61: {                                 // $ ! =
       const n = Number(line);
       if (n < 0) return { value: null, next };
-      const body = decoder.decode(buf.subarray(next, next + n));
+      const bytes = buf.subarray(next, next + n);
+      const body = latin1 ? Buffer.from(bytes.buffer, bytes.byteOffset, n).toString("latin1") : decoder.decode(bytes);
       return { value: buf[at] === 33 ? new RespError(body) : body, next: next + n + 2 };
     }
     case 42: case 126: case 62: case 37: { // * ~ > %
@@ -38,7 +40,7 @@ export function decodeReply(buf: Uint8Array, at: number): { value: RespValue; ne
       const count = buf[at] === 37 ? 2 * n : n;
       const items: RespValue[] = [];
       for (let i = 0; i < count; i++) {
-        const r = decodeReply(buf, next);
+        const r = decodeReply(buf, next, latin1);
         items.push(r.value);
         next = r.next;
       }
@@ -47,7 +49,7 @@ export function decodeReply(buf: Uint8Array, at: number): { value: RespValue; ne
     case 124: { // | attribute: skip it, return the value it decorates
       const n = Number(line);
       for (let i = 0; i < 2 * n; i++) next = decodeReply(buf, next).next;
-      return decodeReply(buf, next);
+      return decodeReply(buf, next, latin1);
     }
     default:
       throw new Error(`unknown RESP type byte ${buf[at]}`);
@@ -72,3 +74,4 @@ export function encodeCommand(args: readonly (string | Uint8Array)[]): Uint8Arra
   }
   return out;
 }
+

@@ -4,6 +4,7 @@ import { slotOf } from "../cluster/key-slot.ts";
 import { NO_NODE, SLOT_COUNT, type SlotTable } from "../cluster/slot-table.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
+import { encodeReply, ReplyMap, Verbatim, type Proto } from "../resp/reply-writer.ts";
 
 /**
  * A cluster-mode client (ioredis Cluster, redis-py RedisCluster, Lettuce, go-redis) asks for the
@@ -45,30 +46,29 @@ export function servedRanges(table: SlotTable): [number, number][] {
   return ranges;
 }
 
-const bulk = (s: string) => `$${enc.encode(s).length}\r\n${s}\r\n`;
-const int = (n: number) => `:${n}\r\n`;
-
-/** The reply to a FACADE command (`name` as in the command table). */
-export function facadeReply(name: string, f: Frame, at: FacadeAddress, table: SlotTable): Uint8Array {
+/** The reply to a FACADE command (`name` as in the command table), in the client's protocol. */
+export function facadeReply(name: string, f: Frame, at: FacadeAddress, table: SlotTable, proto: Proto): Uint8Array {
   const id = nodeId(at);
   const ranges = servedRanges(table);
   switch (name) {
     case "cluster|slots": {
-      const node = `*4\r\n${bulk(at.host)}${int(at.port)}${bulk(id)}*0\r\n`;
-      return enc.encode(`*${ranges.length}\r\n${ranges.map(([a, b]) => `*3\r\n${int(a)}${int(b)}${node}`).join("")}`);
+      const node = [at.host, at.port, id, new ReplyMap([])];
+      return encodeReply(ranges.map(([a, b]) => [a, b, node]), proto);
     }
     case "cluster|shards": {
-      if (ranges.length === 0) return enc.encode("*0\r\n");
-      const slots = `*${ranges.length * 2}\r\n${ranges.map(([a, b]) => int(a) + int(b)).join("")}`;
-      const node = `*14\r\n${bulk("id")}${bulk(id)}${bulk("port")}${int(at.port)}${bulk("ip")}${bulk(at.host)}` +
-        `${bulk("endpoint")}${bulk(at.host)}${bulk("role")}${bulk("master")}${bulk("replication-offset")}${int(0)}` +
-        `${bulk("health")}${bulk("online")}`;
-      return enc.encode(`*1\r\n*4\r\n${bulk("slots")}${slots}${bulk("nodes")}*1\r\n${node}`);
+      if (ranges.length === 0) return encodeReply([], proto);
+      return encodeReply([new ReplyMap([
+        ["slots", ranges.flat()],
+        ["nodes", [new ReplyMap([
+          ["id", id], ["port", at.port], ["ip", at.host], ["endpoint", at.host], ["role", "master"],
+          ["replication-offset", 0], ["health", "online"],
+        ])]],
+      ])], proto);
     }
     case "cluster|nodes": {
       const slots = ranges.map(([a, b]) => (a === b ? ` ${a}` : ` ${a}-${b}`)).join("");
       // Redis prints IPv6 hosts unbracketed here too.
-      return R.bulkReply(enc.encode(`${id} ${at.host}:${at.port}@0 myself,master - 0 0 1 connected${slots}\n`));
+      return encodeReply(new Verbatim(`${id} ${at.host}:${at.port}@0 myself,master - 0 0 1 connected${slots}\n`), proto);
     }
     case "cluster|info": {
       const served = ranges.reduce((n, [a, b]) => n + b - a + 1, 0);
@@ -78,12 +78,12 @@ export function facadeReply(name: string, f: Frame, at: FacadeAddress, table: Sl
         `cluster_size:${served > 0 ? 1 : 0}`, "cluster_current_epoch:1", "cluster_my_epoch:1",
         "cluster_stats_messages_sent:0", "cluster_stats_messages_received:0", "total_cluster_links_buffer_limit_exceeded:0",
       ];
-      return R.bulkReply(enc.encode(`${lines.join("\r\n")}\r\n`));
+      return encodeReply(new Verbatim(`${lines.join("\r\n")}\r\n`), proto);
     }
     case "cluster|myid":
-      return R.bulkReply(enc.encode(id));
+      return encodeReply(id, proto);
     case "cluster|myshardid":
-      return R.bulkReply(enc.encode(Bun.SHA1.hash(`predixy shard ${id}`, "hex") as string));
+      return encodeReply(Bun.SHA1.hash(`predixy shard ${id}`, "hex") as string, proto);
     case "cluster|keyslot":
       return R.intReply(slotOf(f.src, f.base + f.argStart[2], f.base + f.argEnd[2]));
     case "cluster|links":

@@ -4,6 +4,7 @@ import type { BackendNode } from "../backend/backend-node.ts";
 import { Merge, type CommandSpec } from "../commands/command-table.ts";
 import { ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import * as R from "../resp/replies.ts";
+import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
 import { Gather, isError, partFailure, replyInteger } from "./gather.ts";
 import { headerSize, writeHeader } from "./multi-key.ts";
 import type { Request } from "./request.ts";
@@ -94,7 +95,7 @@ export class InfoGather extends Gather {
       section += `${name}:keys=${db.keys},expires=${db.expires},avg_ttl=${ttl}${rest}\r\n`;
     }
     if (missing > 0) section += `unanswered_masters:${missing}\r\n`;
-    return R.bulkReply(enc.encode(this.own ? `${this.own}\r\n${section}` : section));
+    return encodeReply(new Verbatim(this.own ? `${this.own}\r\n${section}` : section), this.parent.proto === 3 ? 3 : 2);
   }
 }
 

@@ -32,6 +32,8 @@ export abstract class Gather {
     p.sink = parent.sink;
     p.spec = parent.spec;
     p.affinity = parent.affinity;
+    p.cred = parent.cred;
+    p.proto = parent.proto;
     p.parent = parent;
     p.src = src;
     p.start = start;

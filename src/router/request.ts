@@ -2,6 +2,7 @@
 
 import type { BackendNode } from "../backend/backend-node.ts";
 import type { CommandSpec } from "../commands/command-table.ts";
+import type { Session } from "../session/session.ts";
 import type { Gather } from "./gather.ts";
 
 /** The owner of a request's reply: a client connection (see client/client-conn.ts). */
@@ -41,6 +42,8 @@ export const enum Kind {
   READONLY,
   /** INFO replication for replica lag (cluster/replica-reads.ts). */
   INFO,
+  /** A pub/sub message for a client: an entry in its reply order, no command behind it. */
+  PUSH,
 }
 
 /**
@@ -59,17 +62,23 @@ export class Request {
   end = 0;
   /** Hash slot, or -1 for a keyless command sent to any node. */
   slot = -1;
+  /** The client's protocol: a RESP3 client's commands go on a node's RESP3 connections. */
+  proto = 2;
   /** A node chosen by the command's meaning rather than its slot (a fan-out part); null: by slot. */
   target: BackendNode | null = null;
   /** For a client command answered from several node replies: how they merge (its parts hold it). */
   gather: Gather | null = null;
   /** For such a part: the client command it belongs to. Its final reply goes to the gather. */
   parent: Request | null = null;
+  /** Sent by a client's session (src/session/) on a connection it holds: its reply goes there first. */
+  session: Session | null = null;
   /**
    * Picks the connection among a node's pool: the client's id, so one client's commands to a
    * node share a connection and run in the order sent.
    */
   affinity = 0;
+  /** Which backend credentials (and so which pool of node connections) it runs under; 0 = [cluster] username/password. */
+  cred = 0;
   /** The reply, `reply[replyStart, replyEnd)`: offsets, so the hot path makes no views. */
   reply: Uint8Array = EMPTY;
   replyStart = 0;
@@ -93,6 +102,14 @@ export class Request {
   detached = false;
   /** Bytes counted in its client's memory while it is parked or held (0 otherwise). */
   waitBytes = 0;
+  /** When the command arrived: its client's read (performance.now() ms). */
+  arrivedAt = 0;
+  /** When its bytes were last written to a node (0: not yet); for per-node latency. */
+  sentAt = 0;
+  /** The metrics id of the node that last answered it (-1: none), for the slowlog. */
+  nodeId = -1;
+  /** An error the proxy knows the kind of (ErrorKind: a lost connection, a refusal); 0 = none. */
+  errKind = 0;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -103,6 +120,7 @@ export function acquire(): Request {
 }
 
 export function release(r: Request): void {
+  r.kind = Kind.CLIENT;
   r.sink = null;
   r.spec = null;
   r.src = EMPTY;
@@ -119,12 +137,17 @@ export function release(r: Request): void {
   r.detached = false;
   r.waitBytes = 0;
   r.slot = -1;
+  r.cred = 0;
   r.target = null;
+  r.session = null;
   if (r.gather !== null) {
     r.gather.recycle();
     r.gather = null;
   }
   r.parent = null;
+  r.sentAt = 0;
+  r.nodeId = -1;
+  r.errKind = 0;
   // Split commands put many parts in flight at once (10 per MGET of 10 keys): keep enough.
   if (pool.length < 32768) pool.push(r);
 }

@@ -2,6 +2,7 @@
 
 import type { BackendNode } from "../backend/backend-node.ts";
 import type { Topology } from "../cluster/topology.ts";
+import { ErrorKind, metrics } from "../metrics/recorder.ts";
 import type { Stats } from "../metrics/stats.ts";
 import * as R from "../resp/replies.ts";
 import type { Request, ReplySink } from "./request.ts";
@@ -113,6 +114,7 @@ export class Retry {
 
   /** @internal timer: expired commands get their error; unavailable nodes are probed. */
   tick(): void {
+    metrics.tick();
     const now = performance.now();
     const list = this.parked;
     this.parked = [];
@@ -161,6 +163,7 @@ export class Retry {
     }
     if (!this.start(req, now)) return false;
     this.stats.retries++;
+    metrics.retried(req.spec === null ? 0 : req.spec.id);
     const delay = Math.min(200, 10 * 2 ** req.retries++);
     setTimeout(resend, Math.min(delay, req.retryUntil - now), this, req);
     return true;
@@ -169,6 +172,8 @@ export class Retry {
   /** @internal timer target: resend unless the client has gone; out of time, give the last error. */
   resendNow(req: Request): void {
     if (req.sink === null || req.sink.closed) return this.host.drop(req);
+    metrics.tick();
+    req.errKind = ErrorKind.NONE;
     if (performance.now() >= req.retryUntil && req.replyEnd > req.replyStart) {
       return this.host.finish(req, req.reply, req.replyStart, req.replyEnd);
     }

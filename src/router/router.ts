@@ -1,6 +1,8 @@
 // Routing: a framed command → its node (by slot), a local answer, or an error; redirects and retries.
 
 import { getLogger } from "@logtape/logtape";
+import type { Acl } from "../acl/acl.ts";
+import type { BackendTls } from "../tls/backend-tls.ts";
 import { ConnEvent, type BackendConn, type BackendEvents } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import { arityOk, COMMANDS, Merge, Route, type CommandSpec } from "../commands/command-table.ts";
@@ -9,32 +11,59 @@ import type { Topology } from "../cluster/topology.ts";
 import { Frame, readCommand } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import { RespError, type RespValue } from "../resp/reply-value.ts";
+import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
+import { clientCommand, type ListedClient } from "./client-commands.ts";
 import { facadeReply } from "./cluster-facade.ts";
 import { FanOutGather, InfoGather } from "./fan-out.ts";
-import { answerLocally, proxyInfo, type LocalSession } from "./local-commands.ts";
 import { keysSlot, MIXED, split } from "./multi-key.ts";
+import { ErrorKind, metrics } from "../metrics/recorder.ts";
+import type { AdminContext } from "./admin-commands.ts";
+import { answerLocally, resetSession, type LocalContext, type LocalSession } from "./local-commands.ts";
 import { acquire, ASKING_REQUEST, Kind, release, setReply, type ReplySink, type Request } from "./request.ts";
 import { ReplicaReads } from "./replica-reads.ts";
 import { Retry } from "./retry.ts";
 import { startScan } from "./scan.ts";
 import { ScriptMemory } from "./scripts.ts";
+import type { Session, SessionHost } from "../session/session.ts";
+import { Sessions } from "../session/sessions.ts";
+import { PubSub, type ClientSubs } from "../session/pubsub.ts";
+import { argStrings, PublishGather, PubsubGather } from "../session/pubsub-counts.ts";
 import type { Stats } from "../metrics/stats.ts";
 
 const log = getLogger(["predixy", "router"]);
 
 /** A client as the router needs it: where replies go, in order, plus session state. */
-export interface ClientSession extends ReplySink, LocalSession {
+export interface ClientSession extends ReplySink, LocalSession, ListedClient {
+  /** Its pub/sub subscriptions (session/pubsub.ts); null: not subscribed. */
+  subs: ClientSubs | null;
+  /** Queues a message frame behind the client's earlier replies (RESP3 clients get the push form). */
+  deliver(resp2: Uint8Array, start: number, end: number, resp3: Uint8Array | null): void;
   /** Appends `req` to the client's reply-order FIFO. */
   track(req: Request): void;
+  /** The client's transaction, blocking call, WAIT or subscriptions; null: the shared path. */
+  session: Session | null;
+  /**
+   * The command being dispatched is not taken now: it and what follows are read again once
+   * every command before it is answered (a session's start, or a command after a blocking call).
+   */
+  deferUntilIdle(): void;
 }
 
 export interface RouterOptions {
+  /** The live clients of this process (CLIENT LIST, CLIENT KILL). */
+  clients: () => Iterable<ClientSession>;
+  /** The cluster's credentials, for predixy's subscriber connections. */
+  auth: { username: string; password: string } | null;
+  connectTimeoutMs: number;
+  tls: BackendTls | null;
   maxRedirects: number;
   retryTimeoutMs: number;
-  password: string;
+  /** Users: authentication, and the permission check of restricted ones. */
+  acl: Acl;
   /** What the cluster façade advertises; "" / 0: the address and port the client connected to. */
   announceHost: string;
   announcePort: number;
+  admin: AdminContext;
 }
 
 const MINUS = 45;
@@ -45,7 +74,7 @@ const NOSCRIPT = enc("NOSCRIPT"), NO_FUNCTION = enc("ERR Function not found");
 const EMPTY = new Uint8Array(0);
 const decoder = new TextDecoder();
 
-export class Router implements BackendEvents {
+export class Router implements BackendEvents, SessionHost {
   private anyCursor = 0;
   private lostKey = "";
   private lostBytes: Uint8Array = R.ERR_NO_NODE;
@@ -54,16 +83,24 @@ export class Router implements BackendEvents {
   readonly scripts = new ScriptMemory();
   /** For re-reading a command that is not the client's current frame (NOSCRIPT healing). */
   private readonly scratch = new Frame();
+  private readonly sessions = new Sessions(this);
+  private readonly pubsub: PubSub;
+  /** What predixy's subscriber connections are opened with; updated in place by a reload. */
+  private readonly pubsubOpts: { auth: RouterOptions["auth"]; connectTimeoutMs: number; tls: BackendTls | null };
+  private readonly local: LocalContext;
   /** Commands waiting to be sent again: parked, backing off, or held (router/retry.ts). */
   readonly retry: Retry;
   /** Where read-only commands go (`read_from`). */
   readonly reads = new ReplicaReads();
 
   constructor(
-    private readonly topology: Topology,
-    private opts: RouterOptions,
-    private readonly stats: Stats,
+    readonly topology: Topology,
+    private readonly opts: RouterOptions,
+    readonly stats: Stats,
   ) {
+    this.local = { acl: opts.acl, admin: opts.admin };
+    this.pubsubOpts = { auth: opts.auth, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls };
+    this.pubsub = new PubSub(this, this.pubsubOpts);
     this.retry = new Retry({
       send: (req) => this.send(req),
       finish: (req, buf, start, end) => this.finish(req, buf, start, end),
@@ -71,38 +108,81 @@ export class Router implements BackendEvents {
     }, topology, stats, opts);
   }
 
+  /** How long commands (and sessions' blocking calls) may wait for a node; a reload changes it. */
+  get retryTimeoutMs(): number {
+    return this.opts.retryTimeoutMs;
+  }
+
   /** Applies reloaded options (SIGHUP); commands already waiting keep their deadlines. */
-  configure(opts: RouterOptions): void {
+  configure(opts: Partial<RouterOptions>): void {
     Object.assign(this.opts, opts);
+    if (opts.acl !== undefined) this.local.acl = opts.acl;
+    if (opts.auth !== undefined) this.pubsubOpts.auth = opts.auth;
+    if (opts.connectTimeoutMs !== undefined) this.pubsubOpts.connectTimeoutMs = opts.connectTimeoutMs;
   }
 
   /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
   dispatch(c: ClientSession, f: Frame): void {
     this.stats.commands++;
     let spec = COMMANDS.lookup(f.src, f.base + f.argStart[0], f.base + f.argEnd[0]);
-    if (spec === null) return this.answer(c, unknownCommand(f));
+    if (spec === null) return this.refuse(c, unknownCommand(f));
     if (spec.route === Route.SUBCOMMAND) {
       const sub = f.argc > 1 ? spec.subcommands?.get(argText(f, 1).toLowerCase()) : undefined;
       if (sub === undefined) {
-        return this.answer(c, f.argc > 1
+        return this.refuse(c, f.argc > 1
           ? R.errorReply(`ERR unknown subcommand '${argText(f, 1)}'. Try ${spec.name.toUpperCase()} HELP.`)
-          : wrongArity(spec));
+          : wrongArity(spec), spec);
       }
       spec = sub;
     }
     // Arity first, as Redis checks it.
-    if (!arityOk(spec.arity, f.argc)) return this.answer(c, wrongArity(spec));
+    if (!arityOk(spec.arity, f.argc)) return this.refuse(c, wrongArity(spec), spec);
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
-      return this.answer(c, R.ERR_NOAUTH);
+      return this.answer(c, R.ERR_NOAUTH, spec, ErrorKind.REFUSED);
     }
-    if (c.multiRefused && spec.local !== "quit" && spec.local !== "reset") return this.answer(c, inRefusedMulti(c, spec));
+    // Only users with restrictions are checked (every key, before any split): for the others this is the whole cost.
+    if (c.acl !== null) {
+      const denied = this.opts.acl.deny(c, spec, f);
+      if (denied !== null) return this.refuse(c, denied, spec);
+    }
+    if (c.session !== null) return c.session.dispatch(f, spec);
+    if (c.subs !== null) {
+      const refused = this.pubsub.restricted(c, f, spec);
+      if (refused !== null) return this.answer(c, refused, spec, refused[0] === MINUS ? ErrorKind.REFUSED : ErrorKind.NONE);
+    }
+    this.route(c, f, spec);
+  }
+
+  /** An error reply for a command Redis would refuse before running it; a transaction notes it. */
+  private refuse(c: ClientSession, reply: Uint8Array, spec: CommandSpec | null = null): void {
+    c.session?.refused();
+    this.answer(c, reply, spec, ErrorKind.REFUSED);
+  }
+
+  resetClient(c: ClientSession): void {
+    this.pubsub.clientGone(c);
+    resetSession(c, this.opts.acl);
+  }
+
+  /** The client's connection is gone: its subscriptions end. */
+  clientClosed(c: ClientSession): void {
+    if (c.subs !== null) this.pubsub.clientGone(c);
+  }
+
+  /** The slot table changed: shard channels follow their slots. */
+  tableChanged(): void {
+    this.pubsub.tableChanged();
+  }
+
+  /** Routes a command of a client without a session (or that its session passes on). */
+  route(c: ClientSession, f: Frame, spec: CommandSpec): void {
     let slot = -1;
     switch (spec.route) {
       case Route.KEY:
         slot = keySlot(f, spec.keyAt);
         break;
       case Route.MULTI_KEY:
-        if (spec.keyStep === 2 && (f.argc - 1) % 2 !== 0) return this.answer(c, wrongArity(spec));
+        if (spec.keyStep === 2 && (f.argc - 1) % 2 !== 0) return this.answer(c, wrongArity(spec), spec, ErrorKind.REFUSED);
         slot = keysSlot(f, spec.keyStep);
         if (slot === MIXED) {
           const req = this.track(c, f, spec, -1);
@@ -119,34 +199,69 @@ export class Router implements BackendEvents {
       }
       case Route.STREAMS: {
         const streams = findStreams(f);
-        if (streams < 0) return this.answer(c, unsupported(spec, "XREAD with BLOCK would stall a shared backend connection"));
+        if (streams < 0) return this.sessions.start(c, f, spec);
         if (streams > 0 && streams + 1 < f.argc) slot = keySlot(f, streams + 1);
         break;
       }
       case Route.SLOT_ARG:
         slot = argInt(f, 2);
         if (slot < 0 || slot >= 16384) {
-          return this.answer(c, R.errorReply(spec.name === "cluster|countkeysinslot" ? "ERR Invalid slot" : "ERR Invalid slot or number of keys"));
+          return this.answer(c, R.errorReply(spec.name === "cluster|countkeysinslot" ? "ERR Invalid slot" : "ERR Invalid slot or number of keys"), spec, ErrorKind.REFUSED);
         }
         break;
       case Route.ANY:
         break;
-      case Route.LOCAL:
-        return this.answer(c, answerLocally(spec.local, f, c, this.opts.password));
+      case Route.LOCAL: {
+        if (spec.local === "reset") this.pubsub.clientGone(c);
+        if (spec.local === "client|list" || spec.local === "client|kill") {
+          return this.answer(c, clientCommand(spec.local, f, c, this.opts.clients()), spec);
+        }
+        const reply = answerLocally(spec.local, f, c, this.local);
+        return reply instanceof Uint8Array ? this.answer(c, reply, spec) : this.answerLater(c, reply, spec);
+      }
       case Route.FACADE:
         return this.answer(c, facadeReply(spec.local, f, {
           host: this.opts.announceHost || c.localAddress, port: this.opts.announcePort || c.localPort,
-        }, this.topology.table));
+        }, this.topology.table, c.proto));
       case Route.FAN_OUT:
         return this.fanOut(c, f, spec);
+      case Route.SESSION:
+        return this.sessions.start(c, f, spec);
+      case Route.PUBSUB:
+        return this.pubsubCommand(c, f, spec);
       default:
-        return this.answer(c, refuse(c, spec));
+        return this.answer(c, unsupported(spec, spec.reason), spec, ErrorKind.REFUSED);
     }
     this.go(this.track(c, f, spec, slot));
   }
 
+  /** The slot of `f`'s first key as `spec` places it, -1 if it has none (sessions route by it). */
+  slotOf(f: Frame, spec: CommandSpec): number {
+    switch (spec.route) {
+      case Route.KEY:
+      case Route.MULTI_KEY:
+        return keySlot(f, spec.route === Route.KEY ? spec.keyAt : 1);
+      case Route.SESSION:
+        return spec.keyAt > 0 && spec.keyAt < f.argc ? keySlot(f, spec.keyAt) : -1;
+      case Route.NUMKEYS: {
+        const n = argInt(f, spec.keyAt);
+        return n > 0 && spec.keyAt + 1 < f.argc ? keySlot(f, spec.keyAt + 1) : -1;
+      }
+      case Route.STREAMS: {
+        const streams = streamsIndex(f);
+        return streams > 0 && streams + 1 < f.argc ? keySlot(f, streams + 1) : -1;
+      }
+      case Route.SLOT_ARG: {
+        const slot = argInt(f, 2);
+        return slot < 16384 ? slot : -1;
+      }
+      default:
+        return -1;
+    }
+  }
+
   /** A request for the command in `f`, queued in `c`'s reply order. */
-  private track(c: ClientSession, f: Frame, spec: CommandSpec, slot: number): Request {
+  track(c: ClientSession, f: Frame, spec: CommandSpec, slot: number): Request {
     const req = acquire();
     req.sink = c;
     req.spec = spec;
@@ -155,12 +270,14 @@ export class Router implements BackendEvents {
     req.end = f.base + f.size;
     req.slot = slot;
     req.affinity = c.id;
+    req.cred = c.cred;
+    req.proto = c.proto;
     c.track(req);
     return req;
   }
 
   /** Sends a new request, or holds it while its client has an older command for its slot waiting to be resent. */
-  private go(req: Request): void {
+  go(req: Request): void {
     if (req.gather !== null) this.retry.sendParts(req);
     else if (this.retry.mustWait(req)) this.retry.hold(req);
     else this.send(req);
@@ -172,10 +289,13 @@ export class Router implements BackendEvents {
     if (spec.merge === Merge.INFO) {
       const sections = [];
       for (let i = 1; i < f.argc; i++) sections.push(argText(f, i).toLowerCase());
-      const own = proxyInfo(this.stats, sections);
       const keyspace = sections.length === 0 || sections.some((s) => KEYSPACE_SECTIONS.has(s));
-      if (!keyspace || table.masters.length === 0) return this.answer(c, R.bulkReply(enc(own)));
-      return this.go(new InfoGather(this.track(c, f, spec, -1), own, table.masters).parent);
+      const req = this.track(c, f, spec, -1);
+      // The proxy's own sections cover every worker process: with workers they are gathered first.
+      const own = this.opts.admin.infoText(sections);
+      if (typeof own === "string") return this.info(req, own, keyspace);
+      void own.then((text) => { metrics.tick(); this.info(req, text, keyspace); });
+      return;
     }
     if (table.masters.length === 0) return this.answer(c, R.ERR_NO_NODE);
     const req = this.track(c, f, spec, -1);
@@ -190,6 +310,42 @@ export class Router implements BackendEvents {
         this.noteScripts(spec, f);
         new FanOutGather(req, spec, table.masters);
         return this.go(req);
+    }
+  }
+
+  /** INFO's reply: the proxy's sections, then (when asked for) the masters' keyspace, summed. */
+  private info(req: Request, own: string, keyspace: boolean): void {
+    if (req.sink === null || req.sink.closed) return release(req);
+    const masters = this.topology.table.masters;
+    if (!keyspace || masters.length === 0) return this.finish(req, encodeReply(new Verbatim(own), req.proto === 3 ? 3 : 2));
+    this.go(new InfoGather(req, own, masters).parent);
+  }
+
+  /** Pub/sub: subscriptions are predixy's; PUBLISH, SPUBLISH and PUBSUB … go to the nodes, counts mended. */
+  private pubsubCommand(c: ClientSession, f: Frame, spec: CommandSpec): void {
+    switch (spec.name) {
+      case "publish":
+      case "spublish": {
+        const shard = spec.name === "spublish";
+        const channel = argText(f, 1);
+        const req = this.track(c, f, spec, shard ? keySlot(f, 1) : -1);
+        // PUBLISH where predixy's subscriber connection is, so that its count can be mended.
+        new PublishGather(req, this.pubsub, channel, shard, shard ? null : this.pubsub.classicNode ?? this.anyMaster());
+        return this.go(req);
+      }
+      case "pubsub|channels":
+      case "pubsub|numsub":
+      case "pubsub|numpat":
+      case "pubsub|shardchannels":
+      case "pubsub|shardnumsub": {
+        const masters = this.topology.table.masters;
+        if (masters.length === 0) return this.answer(c, R.ERR_NO_NODE, spec);
+        const req = this.track(c, f, spec, -1);
+        new PubsubGather(req, this.pubsub, spec.name.slice(7), argStrings(f, 2), c.proto, masters);
+        return this.go(req);
+      }
+      default:
+        return this.pubsub.command(c, f, spec);
     }
   }
 
@@ -214,7 +370,7 @@ export class Router implements BackendEvents {
   private kill(req: Request, command: string[]): void {
     const masters = [...this.topology.table.masters];
     void Promise.all(masters.map((m) => this.topology.queryNode(m, [command]).then(([r]) => r, (e: Error) => new RespError(`ERR ${m.addr}: ${e.message}`))))
-      .then((replies) => this.finish(req, killReply(replies)));
+      .then((replies) => { metrics.tick(); this.finish(req, killReply(replies)); });
   }
   /**
    * The table moved these requests' slots away from the node they went to. Those `inFlight`
@@ -227,8 +383,8 @@ export class Router implements BackendEvents {
     for (const req of unsent) this.send(req);
   }
 
-  /** The table changed: parked commands may have a node now. */
-  tableChanged(): void {
+  /** The table, or the cluster's verdict on a node, changed: parked commands may have a node now. */
+  wakeParked(): void {
     this.retry.wake();
   }
 
@@ -241,7 +397,7 @@ export class Router implements BackendEvents {
     let node = req.target;
     if (node === null) {
       const table = this.topology.table;
-      if (req.slot < 0) node = this.anyNode();
+      if (req.slot < 0) node = this.anyMaster();
       else if (this.reads.enabled && req.spec!.readonly) node = this.reads.pick(table, req.slot, req.affinity);
       else node = table.nodeFor(req.slot);
     }
@@ -253,7 +409,7 @@ export class Router implements BackendEvents {
     node.send(req);
   }
 
-  private anyNode(): BackendNode | null {
+  anyMaster(): BackendNode | null {
     const masters = this.topology.table.masters;
     for (let i = 0; i < masters.length; i++) {
       const n = masters[this.anyCursor++ % masters.length];
@@ -263,7 +419,7 @@ export class Router implements BackendEvents {
   }
 
   /** A request's reply, `buf[start, end)`, is ready: give it to its client, which keeps request order. */
-  private finish(req: Request, buf: Uint8Array, start = 0, end = buf.length): void {
+  finish(req: Request, buf: Uint8Array, start = 0, end = buf.length): void {
     if (req.parent !== null) return this.partDone(req, buf, start, end);
     const sink = req.sink;
     if (sink === null || sink.closed) {
@@ -294,16 +450,34 @@ export class Router implements BackendEvents {
     else release(req);
   }
 
-  /** A reply the proxy makes itself, queued behind the client's earlier commands. */
-  private answer(c: ClientSession, reply: Uint8Array): void {
+  /**
+   * A reply the proxy makes itself, queued behind the client's earlier commands. `kind`: what
+   * an error reply counts as (REFUSED: rejected without running, as Redis' rejected_calls).
+   */
+  answer(c: ClientSession, reply: Uint8Array, spec: CommandSpec | null = null, kind = ErrorKind.NONE): void {
     const req = acquire();
     req.sink = c;
+    req.spec = spec;
+    req.errKind = kind;
     c.track(req);
     setReply(req, reply, 0, reply.length);
     c.complete(req);
   }
 
+  /** A local reply that needs the other worker processes (INFO, SLOWLOG …): its place is kept meanwhile. */
+  private answerLater(c: ClientSession, reply: Promise<Uint8Array>, spec: CommandSpec): void {
+    const req = acquire();
+    req.sink = c;
+    req.spec = spec;
+    c.track(req);
+    reply.catch((err: Error) => R.errorReply(`ERR ${err.message}`)).then((bytes) => {
+      metrics.tick();
+      this.finish(req, bytes);
+    });
+  }
+
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void {
+    if (req.session !== null) return req.session.onReply(req, buf, start, end, conn);
     if (req.kind !== Kind.CLIENT) {
       if (req.kind === Kind.AUTH) {
         if (buf[start] === MINUS) conn.close(`refused AUTH: ${decoder.decode(buf.subarray(start + 1, end - 2))}`, true);
@@ -328,6 +502,7 @@ export class Router implements BackendEvents {
     const moved = startsWith(buf, s, end, MOVED);
     if (moved || startsWith(buf, s, end, ASK)) {
       this.stats.redirects++;
+      metrics.redirected(req.spec === null ? 0 : req.spec.id);
       if (++req.redirects > this.opts.maxRedirects) return false;
       // An older command of the client, sent before this one, is being retried (a multi-key
       // part met TRYAGAIN) or waits: going now would overtake it. Held in the client's order
@@ -397,6 +572,7 @@ export class Router implements BackendEvents {
   }
 
   onLost(req: Request, written: boolean, reason: string): void {
+    if (req.session !== null) return req.session.onLost(req, written, reason);
     if (req.kind !== Kind.CLIENT) return;
     // A command that never left, or a read, can safely run elsewhere; a write that may have run cannot.
     if ((!written || req.spec?.readonly) && this.retry.later(req)) return;
@@ -418,6 +594,7 @@ export class Router implements BackendEvents {
   /** From now on connections close on purpose: no warnings, no refreshes. */
   stop(): void {
     this.stopping = true;
+    this.pubsub.stop();
   }
 
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void {
@@ -487,7 +664,16 @@ function argInt(f: Frame, i: number): number {
 
 /** Index of the STREAMS token, 0 when absent, -1 when a BLOCK option comes first. */
 function findStreams(f: Frame): number {
+  const i = streamsIndex(f);
+  return blockSeen ? -1 : i;
+}
+
+let blockSeen = false;
+
+/** Index of XREAD/XREADGROUP's STREAMS token, 0 when absent; `blockSeen` says if BLOCK came first. */
+function streamsIndex(f: Frame): number {
   // Options are walked word by word, so a group, consumer or count named "block" is not BLOCK.
+  blockSeen = false;
   let i = 1;
   if (argText(f, 0).toLowerCase() === "xreadgroup") {
     if (f.argc < 4 || argText(f, 1).toLowerCase() !== "group") return 0;
@@ -496,8 +682,8 @@ function findStreams(f: Frame): number {
   while (i < f.argc) {
     const word = argText(f, i).toLowerCase();
     if (word === "streams") return i;
-    if (word === "block") return -1;
-    i += word === "count" ? 2 : 1;
+    if (word === "block") blockSeen = true;
+    i += word === "count" || word === "block" ? 2 : 1;
   }
   return 0;
 }
@@ -551,41 +737,7 @@ function wrongArity(spec: CommandSpec): Uint8Array {
   return R.errorReply(`ERR wrong number of arguments for '${spec.name}' command`);
 }
 
-/**
- * A refused MULTI must not leave the commands queued after it to run one by one: a client that
- * pipelines MULTI … EXEC would see the transaction fail while its writes were applied. So they
- * are refused until EXEC (answered as Redis answers a transaction with a refused command) or
- * DISCARD, and EXEC or DISCARD without MULTI get Redis' own errors.
- */
-function refuse(c: ClientSession, spec: CommandSpec): Uint8Array {
-  if (spec.name === "multi") c.multiRefused = true;
-  else if (spec.name === "exec") return ERR_EXEC_WITHOUT_MULTI;
-  else if (spec.name === "discard") return ERR_DISCARD_WITHOUT_MULTI;
-  return unsupported(spec, spec.reason);
-}
-
-function inRefusedMulti(c: ClientSession, spec: CommandSpec): Uint8Array {
-  switch (spec.name) {
-    case "exec":
-      c.multiRefused = false;
-      return ERR_EXECABORT;
-    case "discard":
-      c.multiRefused = false;
-      return R.OK;
-    case "multi":
-      return ERR_MULTI_NESTED;
-    default:
-      return ERR_NOT_RUN_IN_MULTI;
-  }
-}
-
-const ERR_EXECABORT = R.errorReply("EXECABORT Transaction discarded because of previous errors.");
-const ERR_MULTI_NESTED = R.errorReply("ERR MULTI calls can not be nested");
-const ERR_EXEC_WITHOUT_MULTI = R.errorReply("ERR EXEC without MULTI");
-const ERR_DISCARD_WITHOUT_MULTI = R.errorReply("ERR DISCARD without MULTI");
-const ERR_NOT_RUN_IN_MULTI = R.errorReply(
-  "ERR command not run: MULTI was refused (not supported by proxy), so commands until EXEC or DISCARD are refused");
-
 function unsupported(spec: CommandSpec, why: string): Uint8Array {
+  if (spec.route === Route.DENIED) return R.errorReply(`NOPERM command '${spec.name}' is denied by the proxy's command policy`);
   return R.errorReply(`ERR command '${spec.name.replace("|", " ").toUpperCase()}' is not supported by proxy${why ? ` (${why})` : ""}`);
 }

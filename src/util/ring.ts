@@ -24,6 +24,11 @@ export class Ring<T> {
     return x;
   }
 
+  /** The item `i` places from the oldest (0 <= i < size). */
+  at(i: number): T {
+    return this.items[(this.head + i) & (this.items.length - 1)] as T;
+  }
+
   /** Visits the items, oldest first, without removing them. */
   forEach(fn: (x: T) => void): void {
     for (let i = 0; i < this.count; i++) fn(this.items[(this.head + i) & (this.items.length - 1)] as T);

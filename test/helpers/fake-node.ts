@@ -144,7 +144,19 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
       c.authed = true;
       return ok;
     }
-    if (node.password !== "" && !c.authed && cmd !== "hello" && cmd !== "quit") return err("NOAUTH Authentication required.");
+    if (cmd === "hello") {
+      // HELLO protover [AUTH user pass]: what predixy opens its RESP3 connections with (ioredis 6
+      // speaks RESP3). Answered as a flat array, which RESP2 and RESP3 readers both take.
+      const at = args.findIndex((a, j) => j >= 2 && a.toLowerCase() === "auth");
+      if (at > 0) {
+        if (args[at + 1] !== "default" || args[at + 2] !== node.password) return err("WRONGPASS invalid username-password pair or user is disabled.");
+        c.authed = true;
+      } else if (node.password !== "" && !c.authed) {
+        return err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+      }
+      return `*4\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:${args[1] === "3" ? 3 : 2}\r\n`;
+    }
+    if (node.password !== "" && !c.authed && cmd !== "quit") return err("NOAUTH Authentication required.");
     if (cmd === "cluster" && args[1]?.toLowerCase() === "slots") return clusterSlots(node.slots);
     if (cmd === "ping") return args.length > 1 ? bulk(args[1]) : "+PONG\r\n";
     if (cmd === "asking" || cmd === "readonly" || cmd === "readwrite") return ok;

@@ -6,13 +6,14 @@ import { join, resolve } from "node:path";
 
 export interface ProxyHandle {
   port: number;
-  /** The config file it runs with (rewrite it, then SIGHUP, to test reloads). */
-  configPath: string;
+  pid: number;
+  /** The config file it runs with (unique per proxy: tells its processes apart from others'). */
+  configFile: string;
   /** Everything the proxy wrote to stderr so far. */
   logs(): string;
-  /** Sends a signal to the proxy process. */
-  kill(signal: "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGKILL"): void;
-  /** Resolves with the exit code once the proxy has exited. */
+  /** Sends the proxy process a signal. */
+  signal(sig: NodeJS.Signals): void;
+  /** The exit status, once the process has exited. */
   exited: Promise<number>;
   stop(): Promise<void>;
 }
@@ -27,6 +28,10 @@ export interface ProxyExtra {
   rest?: string;
   /** Run under `ulimit -n` this low. */
   openFiles?: number;
+  /** Run with this config file instead of writing one (it must listen on `port`, loopback). */
+  configFile?: string;
+  /** More environment variables for the proxy. */
+  env?: Record<string, string>;
 }
 
 /** Starts the proxy on `port` in front of `entryPoints`, configured by `extra`. */
@@ -34,12 +39,12 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   // Something else answering on the port would pass the readiness check below and fool the test.
   if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const dir = mkdtempSync(join(tmpdir(), "predixy-test-"));
-  const file = join(dir, "predixy.toml");
-  writeFileSync(file, proxyConfig(port, entryPoints, extra));
+  const file = extra.configFile ?? join(dir, "predixy.toml");
+  if (extra.configFile === undefined) writeFileSync(file, proxyConfig(port, entryPoints, extra));
   const argv = [process.execPath, join(ROOT, "src/main.ts"), "-c", file];
   if (extra.openFiles !== undefined) argv.unshift("sh", "-c", `ulimit -n ${extra.openFiles} && exec "$0" "$@"`);
   const proc = Bun.spawn(argv, {
-    stdout: "pipe", stderr: "pipe", cwd: ROOT,
+    stdout: "pipe", stderr: "pipe", cwd: ROOT, env: { ...process.env, ...extra.env },
   });
   let stderr = "";
   void (async () => {
@@ -57,9 +62,10 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   }
   return {
     port,
-    configPath: file,
+    pid: proc.pid,
+    configFile: file,
     logs: () => stderr,
-    kill: (signal) => proc.kill(signal),
+    signal: (sig) => { proc.kill(sig); },
     exited: proc.exited,
     async stop() {
       proc.kill("SIGTERM");
@@ -76,7 +82,9 @@ export function proxyConfig(port: number, entryPoints: string[], extra: ProxyExt
     "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
     "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
     extra.rest ?? "",
-    "[log]", `level = "info"`,
+    // No admin server unless the test asks for one: the default port would be shared by every test proxy.
+    extra.rest?.includes("[admin]") ? "" : "[admin]\nport = 0",
+    extra.rest?.includes("[log]") ? "" : "[log]\nlevel = \"info\"",
   ].join("\n");
 }
 

@@ -16,6 +16,24 @@ export interface ClusterOptions {
   password?: string;
   /** cluster-node-timeout (default 3000): how long a silent node takes to be failed over. */
   nodeTimeoutMs?: number;
+  /**
+   * If set: the nodes listen with TLS only (tls-port on the node ports, port 0), and use TLS
+   * for the cluster bus and replication, with client certificates required.
+   */
+  tls?: ClusterTls;
+}
+
+/** PEM files for a TLS cluster: every node uses the same certificate (server and client use). */
+export interface ClusterTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/** How to reach the nodes with redis-cli. */
+interface Access {
+  password?: string;
+  tls?: ClusterTls;
 }
 
 export interface ClusterNode {
@@ -56,6 +74,7 @@ export interface ClusterMeta {
   masters: number;
   replicasPerMaster: number;
   password?: string;
+  tls?: ClusterTls;
 }
 
 /**
@@ -66,7 +85,8 @@ export interface ClusterMeta {
 export async function startCluster(opts: ClusterOptions): Promise<ClusterHandle> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   const host = opts.host ?? DEFAULT_HOST;
-  const { basePort, masters, replicasPerMaster: replicas, password } = opts;
+  const { basePort, masters, replicasPerMaster: replicas, password, tls } = opts;
+  const access: Access = { password, tls };
   // redis-server chdirs into --dir before opening --logfile, so relative paths would break.
   const dir = resolve(opts.dir);
   if (!Number.isInteger(masters) || masters < 3) throw new Error(`startCluster: masters must be >= 3 (got ${masters})`);
@@ -82,21 +102,20 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterHandle>
   await ensurePortsFree(host, ports, dir);
   await wipeNodeState(dir);
   await mkdir(dir, { recursive: true });
-  const meta: ClusterMeta = { host, ports, masters, replicasPerMaster: replicas, ...(password ? { password } : {}) };
+  const meta: ClusterMeta = { host, ports, masters, replicasPerMaster: replicas, ...(password ? { password } : {}), ...(tls ? { tls } : {}) };
   await writeFile(join(dir, META_FILE), JSON.stringify(meta, null, 2) + "\n");
 
   const nodes: ClusterNode[] = [];
   try {
     // Settle every start before judging, so a failure never leaves a sibling half-started and unrecorded.
-    const started = await Promise.allSettled(ports.map((p) => startNode(dir, host, p, password, deadline, opts.nodeTimeoutMs ?? 3000)));
+    const started = await Promise.allSettled(ports.map((p) => startNode(dir, host, p, access, deadline, opts.nodeTimeoutMs ?? 3000)));
     for (const s of started) if (s.status === "rejected") throw s.reason;
     for (const s of started) if (s.status === "fulfilled") nodes.push(s.value);
     const addrs = ports.map((p) => `${host}:${p}`);
-    const auth = password ? ["-a", password, "--no-auth-warning"] : [];
     const create = ["--cluster", "create", ...addrs, "--cluster-replicas", String(replicas), "--cluster-yes"];
-    const r = await run(["redis-cli", ...auth, ...create], remaining(deadline, "cluster create"));
+    const r = await run(["redis-cli", ...cliFlags(access), ...create], remaining(deadline, "cluster create"));
     if (r.code !== 0) throw new Error(`redis-cli --cluster create failed (exit ${r.code}):\n${tail(r.stdout + r.stderr, 25)}`);
-    await waitSettled(dir, host, ports, masters, replicas, password, deadline);
+    await waitSettled(dir, host, ports, masters, replicas, access, deadline);
   } catch (e) {
     await stopCluster(dir).catch(() => {}); // logs stay for the post-mortem; the start error is the news
     throw e;
@@ -123,10 +142,8 @@ export async function stopCluster(dir: string): Promise<void> {
 
 /** Runs `redis-cli -h host -p port ARGS`; returns trimmed stdout. Throws (with stderr) on non-zero exit.
  *  redis-cli exits 0 on an error *reply*: that comes back as the returned text. */
-export async function redisCli(port: number, args: string[], opts: { host?: string; password?: string } = {}): Promise<string> {
-  const cmd = ["redis-cli", "-h", opts.host ?? DEFAULT_HOST, "-p", String(port)];
-  if (opts.password) cmd.push("-a", opts.password, "--no-auth-warning");
-  cmd.push(...args);
+export async function redisCli(port: number, args: string[], opts: { host?: string } & Access = {}): Promise<string> {
+  const cmd = ["redis-cli", "-h", opts.host ?? DEFAULT_HOST, "-p", String(port), ...cliFlags(opts), ...args];
   const r = await run(cmd, CLI_TIMEOUT_MS);
   if (r.code !== 0) {
     throw new Error(`redis-cli -p ${port} ${args.join(" ")} exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
@@ -136,10 +153,10 @@ export async function redisCli(port: number, args: string[], opts: { host?: stri
 
 /** Resolves once every node on `ports` reports cluster_state:ok, all 16384 slots assigned, and the
  *  same slot → master map; throws after timeoutMs naming the first node still out of line. */
-export async function waitClusterOk(ports: number[], timeoutMs: number, host = DEFAULT_HOST, password?: string): Promise<void> {
+export async function waitClusterOk(ports: number[], timeoutMs: number, host = DEFAULT_HOST, password?: string, tls?: ClusterTls): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const views = await Promise.all(ports.map((p) => clusterView(host, p, password)));
+    const views = await Promise.all(ports.map((p) => clusterView(host, p, { password, tls })));
     const problem = slotProblem(ports, views);
     if (problem === undefined) return;
     if (Date.now() >= deadline) throw new Error(`cluster not ok after ${timeoutMs}ms: ${problem}`);
@@ -149,13 +166,24 @@ export async function waitClusterOk(ports: number[], timeoutMs: number, host = D
 
 // ---- nodes ----
 
-async function startNode(dir: string, host: string, port: number, password: string | undefined, deadline: number, nodeTimeoutMs: number): Promise<ClusterNode> {
+/** redis-cli's flags for a password and TLS. */
+function cliFlags(a: Access): string[] {
+  const out: string[] = [];
+  if (a.password) out.push("-a", a.password, "--no-auth-warning");
+  if (a.tls) out.push("--tls", "--cacert", a.tls.caFile, "--cert", a.tls.certFile, "--key", a.tls.keyFile);
+  return out;
+}
+
+async function startNode(dir: string, host: string, port: number, access: Access, deadline: number, nodeTimeoutMs: number): Promise<ClusterNode> {
+  const { password, tls } = access;
   const nodeDir = join(dir, String(port));
   await mkdir(nodeDir, { recursive: true });
   const pidFile = join(nodeDir, "redis.pid");
   const args = [
     "redis-server",
-    "--port", String(port), "--bind", host,
+    ...(tls ? ["--port", "0", "--tls-port", String(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+      "--tls-cert-file", tls.certFile, "--tls-key-file", tls.keyFile, "--tls-ca-cert-file", tls.caFile] : ["--port", String(port)]),
+    "--bind", host,
     "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", String(nodeTimeoutMs),
     "--dir", nodeDir, "--daemonize", "yes", "--pidfile", pidFile, "--logfile", join(nodeDir, "redis.log"),
     "--save", "", "--appendonly", "no", "--protected-mode", "no",
@@ -169,7 +197,7 @@ async function startNode(dir: string, host: string, port: number, password: stri
 
   for (;;) {
     const pid = await readPid(pidFile);
-    if (pid !== undefined && (await ping(host, port, password))) return { host, port, addr: `${host}:${port}`, pid };
+    if (pid !== undefined && (await ping(host, port, access))) return { host, port, addr: `${host}:${port}`, pid };
     // A node that fails to listen dies before writing its pid file; its log's first line names it.
     const logPid = pid ?? (await pidFromLog(join(nodeDir, "redis.log")));
     if (logPid !== undefined && !(await isAlive(logPid))) {
@@ -180,9 +208,9 @@ async function startNode(dir: string, host: string, port: number, password: stri
   }
 }
 
-async function ping(host: string, port: number, password?: string): Promise<boolean> {
+async function ping(host: string, port: number, access: Access): Promise<boolean> {
   try {
-    return (await redisCli(port, ["ping"], { host, password })) === "PONG";
+    return (await redisCli(port, ["ping"], { host, ...access })) === "PONG";
   } catch {
     return false;
   }
@@ -339,11 +367,11 @@ interface ClusterView {
   roles?: string;
 }
 
-async function clusterView(host: string, port: number, password?: string): Promise<ClusterView> {
+async function clusterView(host: string, port: number, access: Access): Promise<ClusterView> {
   try {
     const [info, nodes] = await Promise.all([
-      redisCli(port, ["cluster", "info"], { host, password }),
-      redisCli(port, ["cluster", "nodes"], { host, password }),
+      redisCli(port, ["cluster", "info"], { host, ...access }),
+      redisCli(port, ["cluster", "nodes"], { host, ...access }),
     ]);
     const field = (k: string) => info.match(new RegExp(`^${k}:(\\S+)`, "m"))?.[1];
     const slotMap: string[] = [];
@@ -384,17 +412,17 @@ function slotProblem(ports: number[], views: ClusterView[]): string | undefined 
 
 /** waitClusterOk plus: every node knows every node and agrees on roles, and every replica's link is up. */
 async function waitSettled(
-  dir: string, host: string, ports: number[], masters: number, replicas: number, password: string | undefined, deadline: number,
+  dir: string, host: string, ports: number[], masters: number, replicas: number, access: Access, deadline: number,
 ): Promise<void> {
   let problem = "";
   for (;;) {
-    const views = await Promise.all(ports.map((p) => clusterView(host, p, password)));
+    const views = await Promise.all(ports.map((p) => clusterView(host, p, access)));
     problem = slotProblem(ports, views) ?? "";
     if (!problem) {
       const lagging = views.find((v) => v.knownNodes !== ports.length || v.roles !== views[0].roles);
       if (lagging) problem = `port ${lagging.port} knows ${lagging.knownNodes}/${ports.length} nodes or disagrees on roles`;
     }
-    if (!problem) problem = await replicationProblem(host, ports, masters, replicas, password);
+    if (!problem) problem = await replicationProblem(host, ports, masters, replicas, access);
     if (!problem) return;
     if (Date.now() >= deadline) {
       const port = Number(problem.match(/port (\d+)/)?.[1] ?? ports[0]);
@@ -404,8 +432,8 @@ async function waitSettled(
   }
 }
 
-async function replicationProblem(host: string, ports: number[], masters: number, replicas: number, password?: string): Promise<string> {
-  const infos = await Promise.all(ports.map((p) => redisCli(p, ["info", "replication"], { host, password }).catch((e: Error) => e)));
+async function replicationProblem(host: string, ports: number[], masters: number, replicas: number, access: Access): Promise<string> {
+  const infos = await Promise.all(ports.map((p) => redisCli(p, ["info", "replication"], { host, ...access }).catch((e: Error) => e)));
   let masterCount = 0;
   for (let i = 0; i < ports.length; i++) {
     const info = infos[i];

@@ -1,6 +1,6 @@
 // The command line as an operator meets it: exit codes and messages of `predixy`.
 
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -13,16 +13,32 @@ function run(...args: string[]) {
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 }
 
+/** As run(), without blocking this process's event loop (for servers the test itself runs). */
+async function runAsync(...args: string[]) {
+  const p = Bun.spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err };
+}
+
 function file(name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, text);
   return path;
 }
 
-test("--version prints the version and exits 0", () => {
+test("--version from source prints the version and the checkout's commit, and exits 0", () => {
   const r = run("--version");
   expect(r.code).toBe(0);
-  expect(r.out).toMatch(/^predixy \d+\.\d+\.\d+\n$/);
+  const head = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: resolve(MAIN, "../..") }).stdout.toString().trim();
+  expect(r.out).toMatch(new RegExp(`^predixy \\d+\\.\\d+\\.\\d+ \\(from source, commit ${head}(-dirty)?\\)\\n$`));
+});
+
+test("--version of an executable built with a commit prints that commit", () => {
+  const exe = join(dir, "predixy-versioned");
+  const b = Bun.spawnSync([process.execPath, "build", "--compile", "--define", 'PREDIXY_COMMIT="0123456789ab"', MAIN, "--outfile", exe], { stdout: "pipe", stderr: "pipe" });
+  expect(b.exitCode).toBe(0);
+  const r = Bun.spawnSync([exe, "--version"], { stdout: "pipe" });
+  expect(r.stdout.toString()).toMatch(/^predixy \d+\.\d+\.\d+ \(commit 0123456789ab\)\n$/);
 });
 
 test("--check accepts a valid file without connecting anywhere", () => {
@@ -44,4 +60,67 @@ test("a missing config file and an unknown flag exit 2", () => {
   const r = run("--bogus");
   expect(r.code).toBe(2);
   expect(r.err).toContain("Usage");
+});
+
+describe("--ping", () => {
+  const PORT = 8595;
+
+  /** A stand-in for predixy that answers AUTH (password "pw") and PING as Redis does. */
+  function fakeProxy(password: string | null) {
+    return Bun.listen<{ authed: boolean }>({
+      hostname: "127.0.0.1", port: PORT,
+      socket: {
+        open(s) { s.data = { authed: password === null }; },
+        data(s, d) {
+          for (const cmd of new TextDecoder().decode(d).split("*").slice(1)) {
+            const args = cmd.split("\r\n").filter((_, i) => i > 0 && i % 2 === 0);
+            if (args[0] === "AUTH") { s.data.authed = args[1] === password; s.write(s.data.authed ? "+OK\r\n" : "-WRONGPASS invalid username-password pair\r\n"); }
+            else if (args[0] === "PING") s.write(s.data.authed ? "+PONG\r\n" : "-NOAUTH Authentication required.\r\n");
+          }
+        },
+      },
+    });
+  }
+  const config = (extra: string) =>
+    file("ping.yaml", `server:\n  bind: "0.0.0.0"\n  port: ${PORT}\n${extra}cluster:\n  entry_points: ["127.0.0.1:1"]\n`);
+
+  test("PONG from the configured port (a wildcard bind means loopback): exit 0", async () => {
+    const server = fakeProxy(null);
+    try {
+      const r = await runAsync("--ping", "-c", config(""));
+      expect(r.code).toBe(0);
+      expect(r.out).toBe(`PONG from 127.0.0.1:${PORT}\n`);
+    } finally { server.stop(true); }
+  });
+
+  test("with server.password it authenticates first", async () => {
+    const server = fakeProxy("pw");
+    try {
+      expect((await runAsync("--ping", "-c", config(`  password: "pw"\n`))).code).toBe(0);
+      const wrong = await runAsync("--ping", "-c", config(`  password: "nope"\n`));
+      expect(wrong.code).toBe(1);
+      expect(wrong.err).toContain("WRONGPASS");
+      const none = await runAsync("--ping", "-c", config(""));
+      expect(none.code).toBe(1);
+      expect(none.err).toContain("NOAUTH");
+    } finally { server.stop(true); }
+  });
+
+  test("nothing listening: exit 1, saying so", () => {
+    const r = run("--ping", "-c", config(""));
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`predixy: no PONG from 127.0.0.1:${PORT}: connection refused\n`);
+  });
+
+  test("a bad config is a failed health check (1), not Docker's reserved 2", () => {
+    const r = run("--ping", "-c", file("bad-ping.yaml", "server:\n  port: 0\n"));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("server.port");
+  });
+
+  test("the config comes from PREDIXY_CONFIG when no -c is given", () => {
+    const p = Bun.spawnSync([process.execPath, MAIN, "--check"], { env: { ...process.env, PREDIXY_CONFIG: config("") }, stdout: "pipe" });
+    expect(p.exitCode).toBe(0);
+    expect(p.stdout.toString()).toContain("ping.yaml: OK");
+  });
 });

@@ -3,7 +3,7 @@
 
 import { expect, test } from "bun:test";
 import { connect } from "node:net";
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { bulk, command, DEFAULT, type FakeHandler } from "../helpers/fake-node.ts";
 import { rawExchange } from "../helpers/proxy.ts";
 import { scripted, waitFor } from "../helpers/scripted.ts";
@@ -256,8 +256,10 @@ test("big replies count too: small GETs of a big value stop being sent once ~8 M
   });
   const p = await proxyFor([a]);
   // Learn the reply size first: enough answered GETs for the running mean to forget the small
-  // replies before them (a client's ready-check INFO, fanned out to the node).
-  const c = client(p);
+  // replies before them (a client's ready-check INFO, fanned out to the node). In RESP2, like the
+  // raw readers below: each protocol has node connections of its own, each with its own estimate.
+  const c = new Redis({ port: p.port, host: "127.0.0.1", maxRetriesPerRequest: 0, protocol: 2 });
+  cleanups.push(() => c.disconnect());
   for (let i = 0; i < 32; i++) expect((await c.get("k"))!.length).toBe(value.length);
   hold = true;
   const readers = Array.from({ length: 4 }, () => {

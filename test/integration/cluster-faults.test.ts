@@ -124,8 +124,8 @@ test("a reshard under load (100 slots with their keys): no errors, no wrong repl
 }, 60_000);
 
 test("read_from = replica: reads are served by replicas, and a replica killed under load costs no errors", async () => {
-  writeFileSync(proxy.configPath, proxyConfig(PROXY, cluster.entryPoints.slice(0, 3), { cluster: `${PROXY_TOML.cluster}\nread_from = "replica"\nhealth_check_interval_ms = 200` }));
-  proxy.kill("SIGHUP");
+  writeFileSync(proxy.configFile, proxyConfig(PROXY, cluster.entryPoints.slice(0, 3), { cluster: `${PROXY_TOML.cluster}\nread_from = "replica"\nhealth_check_interval_ms = 200` }));
+  proxy.signal("SIGHUP");
   const reloads = () => proxy.logs().split("\n").filter((l) => l.includes("cluster.read_from") && l.includes("now in effect")).length;
   await waitFor(() => reloads() === 1, "the reload");
   // Values that never change: replicas may lag, but every read must find exactly these.
@@ -158,8 +158,8 @@ test("read_from = replica: reads are served by replicas, and a replica killed un
   await Promise.all(loops);
   for (const c of readers) c.disconnect();
   expect(wrong).toEqual([]);
-  writeFileSync(proxy.configPath, proxyConfig(PROXY, cluster.entryPoints.slice(0, 3), PROXY_TOML));
-  proxy.kill("SIGHUP");
+  writeFileSync(proxy.configFile, proxyConfig(PROXY, cluster.entryPoints.slice(0, 3), PROXY_TOML));
+  proxy.signal("SIGHUP");
   await waitFor(() => reloads() === 2, "the reload back to master reads");
 }, 60_000);
 

@@ -409,7 +409,8 @@ test("backend AUTH: every connection to the node starts with AUTH", async () => 
   const used = a.conns.filter((x) => x.received.length > 0);
   // Topology queries and data connections alike: at least one of each, plus the reconnect.
   expect(used.length).toBeGreaterThanOrEqual(3);
-  for (const x of used) expect(x.received[0]).toEqual(["AUTH", "s3cret"]);
+  // RESP2 connections open with AUTH; RESP3 ones (ioredis 6 speaks RESP3) with HELLO 3 AUTH.
+  for (const x of used) expect([["AUTH", "s3cret"], ["HELLO", "3", "AUTH", "default", "s3cret"]]).toContainEqual(x.received[0]);
   expect(a.received.some((x) => x[0] === "GET" && x.length === 2)).toBe(true);
   expect(a.received.filter((x) => x[0] === "AUTH" && x[1] !== "s3cret")).toEqual([]);
 });
@@ -417,7 +418,7 @@ test("backend AUTH: every connection to the node starts with AUTH", async () => 
 test("backend AUTH refused: the client gets an error reply, not a hang", async () => {
   let refuse = false;
   const a = fake((args) => {
-    if (args[0] === "AUTH" && refuse) return err("WRONGPASS invalid username-password pair or user is disabled.");
+    if ((args[0] === "AUTH" || args[0] === "HELLO") && refuse) return err("WRONGPASS invalid username-password pair or user is disabled.");
     if (args[0] === "GET") return bulk("authed");
     return DEFAULT;
   }, { password: "s3cret" });
@@ -433,7 +434,7 @@ test("backend AUTH refused: the client gets an error reply, not a hang", async (
   // It did try a new connection, which was refused at AUTH; no GET was answered on it.
   expect(a.connections).toBeGreaterThan(conns);
   const fresh = a.conns.slice(conns);
-  expect(fresh.some((x) => x.received[0]?.[0] === "AUTH")).toBe(true);
+  expect(fresh.some((x) => x.received[0]?.[0] === "AUTH" || x.received[0]?.[0] === "HELLO")).toBe(true);
   expect(fresh.every((x) => !x.authed)).toBe(true);
   expect(await c.ping()).toBe("PONG");
 });
@@ -441,7 +442,7 @@ test("backend AUTH refused: the client gets an error reply, not a hang", async (
 test("a node that refuses AUTH is backed off like one that refuses connections", async () => {
   let refuse = false;
   const a = fake((args) => {
-    if (args[0] === "AUTH" && refuse) return err("WRONGPASS invalid username-password pair or user is disabled.");
+    if ((args[0] === "AUTH" || args[0] === "HELLO") && refuse) return err("WRONGPASS invalid username-password pair or user is disabled.");
     return args[0] === "GET" ? bulk("authed") : DEFAULT;
   }, { password: "s3cret" });
   const p = await proxyFor([a], { cluster: `password = "s3cret"\nretry_timeout_ms = 2000` });

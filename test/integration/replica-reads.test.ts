@@ -101,8 +101,8 @@ test("SIGHUP from prefer-replica to master: replicas get READWRITE and reads go 
   const p = await proxyFor([s.master], { cluster: `read_from = "prefer-replica"\n${FAST}` });
   const c = client(p);
   await waitFor(async () => (await c.get("k")) === "replica:k", "reads to reach the replica");
-  writeFileSync(p.configPath, proxyConfig(p.port, [`127.0.0.1:${s.master.port}`], { cluster: FAST }));
-  p.kill("SIGHUP");
+  writeFileSync(p.configFile, proxyConfig(p.port, [`127.0.0.1:${s.master.port}`], { cluster: FAST }));
+  p.signal("SIGHUP");
   await waitFor(() => p.logs().includes("'cluster.read_from' now in effect"), "the reload");
   expect(await c.get("k")).toBe("master:k");
   await waitFor(() => s.replica.received.some((a) => a[0] === "READWRITE"), "READWRITE on the replica's connection");

@@ -23,8 +23,8 @@ test("an entry point's host name is resolved afresh at each refresh (a pod repla
   nodes.push(before);
   let address = "127.0.0.1", lookups = 0;
   topology = new Topology({
-    entryPoints: [{ host: "redis-0.redis.test", port: PORT }], auth: null, refreshIntervalMs: 600_000, connectTimeoutMs: 500,
-    makeNode: (h, p) => new BackendNode(h, p, { poolSize: 1, bufferSize: 4096, connectTimeoutMs: 500, authRequest: null }, events),
+    entryPoints: [{ host: "redis-0.redis.test", port: PORT }], auth: null, tls: null, refreshIntervalMs: 600_000, connectTimeoutMs: 500,
+    makeNode: (h, p) => new BackendNode(h, p, { poolSize: 1, bufferSize: 4096, connectTimeoutMs: 500, authRequests: [null], helloRequests: [], tls: null, maxIdle: 0, maxPinned: 16 }, events),
     slotsMoved: () => {},
     resolve: async (host) => {
       expect(host).toBe("redis-0.redis.test");

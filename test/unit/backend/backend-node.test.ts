@@ -2,7 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { BackendNode } from "../../../src/backend/backend-node.ts";
 import type { BackendEvents } from "../../../src/backend/backend-conn.ts";
 import { NO_NODE, SLOT_COUNT, SlotTable } from "../../../src/cluster/slot-table.ts";
-import { acquire, type Request } from "../../../src/router/request.ts";
+import { acquire, internalRequest, Kind, type Request } from "../../../src/router/request.ts";
 
 const realConnect = Bun.connect;
 afterEach(() => { (Bun as { connect: unknown }).connect = realConnect; });
@@ -24,7 +24,7 @@ function request(slot: number, redirects = 0): Request {
 test("requests waiting for a connection to a node that lost their slot are taken off it, in order", () => {
   // A connect that never completes: the connection stays CONNECTING with everything unsent.
   (Bun as { connect: unknown }).connect = () => new Promise(() => {});
-  const opts = { poolSize: 1, bufferSize: 1024, connectTimeoutMs: 60_000, authRequest: null };
+  const opts = { poolSize: 1, bufferSize: 1024, connectTimeoutMs: 60_000, authRequests: [null], helloRequests: [internalRequest(Kind.AUTH, bytes)], tls: null, maxIdle: 4, maxPinned: 16 };
   const x = new BackendNode("127.0.0.1", 1, opts, events);
   const y = new BackendNode("127.0.0.1", 2, opts, events);
   const owner = new Uint16Array(SLOT_COUNT).fill(NO_NODE);
@@ -42,4 +42,20 @@ test("requests waiting for a connection to a node that lost their slot are taken
 
   x.closeAll("test over");
   expect(lost).toEqual([r2, r4, redirected]);
+});
+
+test("a RESP3 client's commands go on the node's RESP3 connections, opened with HELLO 3 first", () => {
+  const opened: unknown[] = [];
+  (Bun as { connect: unknown }).connect = (o: unknown) => { opened.push(o); return new Promise(() => {}); };
+  const hello = internalRequest(Kind.AUTH, new TextEncoder().encode("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"));
+  const x = new BackendNode("127.0.0.1", 1, { poolSize: 2, bufferSize: 1024, connectTimeoutMs: 60_000, authRequests: [null], helloRequests: [hello], tls: null, maxIdle: 4, maxPinned: 16 }, events);
+  const two = request(1), three = request(1);
+  three.proto = 3;
+  x.send(two);
+  x.send(three);
+  expect(opened.length).toBe(2);
+  const queues: number[] = [];
+  x.forEachConn((c) => { queues.push(c.inFlight); });
+  expect(queues).toEqual([1, 2]); // RESP2: the command; RESP3: HELLO 3, then the command
+  x.closeAll("test over");
 });

@@ -5,7 +5,7 @@ import { NO_NODE, SLOT_COUNT, SlotTable } from "../../../src/cluster/slot-table.
 import { parseClusterNodes, slotEpochs, staleness, type View } from "../../../src/cluster/table-check.ts";
 
 const events = {} as BackendEvents;
-const node = (port: number) => new BackendNode("127.0.0.1", port, { poolSize: 1, bufferSize: 1024, connectTimeoutMs: 1000, authRequest: null }, events);
+const node = (port: number) => new BackendNode("127.0.0.1", port, { poolSize: 1, bufferSize: 4096, connectTimeoutMs: 500, authRequests: [null], helloRequests: [], tls: null, maxIdle: 0, maxPinned: 16 }, events);
 const [a, b, c] = [node(1), node(2), node(3)];
 
 /** A view whose masters serve [from, to] each, with the given config epochs. */

@@ -36,7 +36,11 @@ describe("command table", () => {
   });
 
   test("connection-state and blocking commands are not sent to shared connections", () => {
-    for (const name of ["multi", "exec", "watch", "subscribe", "monitor", "blpop", "brpoplpush", "wait"]) {
+    for (const name of ["multi", "exec", "watch", "blpop", "brpoplpush", "bzmpop", "wait"]) expect(find(name)!.route).toBe(Route.SESSION);
+    expect(find("blpop")!.keyAt).toBe(1);
+    expect(find("blmpop")!.keyAt).toBe(3); // BLMPOP timeout numkeys key …
+    for (const name of ["subscribe", "psubscribe", "publish"]) expect(find(name)!.route).toBe(Route.PUBSUB);
+    for (const name of ["monitor", "waitaof"]) {
       expect(find(name)!.route).toBe(Route.UNSUPPORTED);
       expect(find(name)!.reason).not.toBe("");
     }
@@ -64,7 +68,11 @@ describe("command table", () => {
     // Commands about one node are refused with the reason.
     expect(sub("cluster", "meet").route).toBe(Route.UNSUPPORTED);
     expect(sub("cluster", "meet").reason).toContain("send it to the nodes");
-    expect(sub("config", "set").reason).toContain("per node");
+    expect(sub("config", "rewrite").reason).toContain("per node");
+    // CONFIG GET/SET/RESETSTAT, LATENCY and SLOWLOG are about the proxy itself.
+    for (const [a, b] of [["config", "get"], ["config", "set"], ["config", "resetstat"], ["latency", "histogram"], ["slowlog", "get"]]) {
+      expect(sub(a, b).route).toBe(Route.LOCAL);
+    }
     expect(find("save")!.reason).toContain("per node");
   });
 
@@ -92,7 +100,7 @@ describe("learning from a node's COMMAND reply", () => {
     expect(look("GET")!.arity).toBe(2);
     expect(look("JSON.GET")!.route).toBe(Route.KEY);
     expect(look("json.get")!.keyAt).toBe(1);
-    expect(look("mod.blockpop")!.route).toBe(Route.UNSUPPORTED);
+    expect(look("mod.blockpop")!.route).toBe(Route.SESSION); // a pinned connection, like BLPOP
     expect(look("bogus")).toBeNull();
     expect(table.size).toBe(3);
   });

@@ -24,6 +24,9 @@ describe("accepted command lines", () => {
     [["-c", "a.toml", "-h"], { kind: "help" }],
     [["--version", "--help"], { kind: "help" }],
     [["--check", "-v"], { kind: "version" }],
+    [["--ping"], { kind: "ping", configPath: "predixy.toml" }],
+    [["--ping", "-c", "/etc/predixy/config.yaml"], { kind: "ping", configPath: "/etc/predixy/config.yaml" }],
+    [["--ping", "--check", "-h"], { kind: "help" }],
   ];
   for (const [argv, action] of cases)
     test(JSON.stringify(argv), () => expect(parseCliArgs(argv)).toEqual(action));
@@ -51,6 +54,8 @@ describe("usage errors", () => {
     ["stray positional argument", ["predixy.toml"], 'unexpected argument "predixy.toml"'],
     ["--check with a value", ["--check=yes"], "--check takes no value"],
     ["unknown flag is reported even with -h", ["-h", "--bogus"], "unknown option --bogus"],
+    ["--ping with a value", ["--ping=6379"], "--ping takes no value"],
+    ["--check with --ping", ["--check", "--ping"], "--check and --ping cannot be used together"],
   ];
   for (const [name, argv, message] of cases)
     test(name, () => expect(() => parseCliArgs(argv)).toThrow(new UsageError(message)));
@@ -62,7 +67,25 @@ describe("usage errors", () => {
   });
 });
 
+describe("PREDIXY_CONFIG", () => {
+  const env = { PREDIXY_CONFIG: "/etc/predixy/config.yaml" };
+
+  test("is the config when no -c is given, for running, checking and pinging", () => {
+    expect(parseCliArgs([], env)).toEqual(run("/etc/predixy/config.yaml"));
+    expect(parseCliArgs(["--check"], env)).toEqual(run("/etc/predixy/config.yaml", true));
+    expect(parseCliArgs(["--ping"], env)).toEqual({ kind: "ping", configPath: "/etc/predixy/config.yaml" });
+  });
+
+  test("-c wins over it", () => {
+    expect(parseCliArgs(["-c", "a.toml"], env)).toEqual(run("a.toml"));
+  });
+
+  test("set but empty, it is as if unset", () => {
+    expect(parseCliArgs([], { PREDIXY_CONFIG: "" })).toEqual(run("predixy.toml"));
+  });
+});
+
 test("USAGE names every flag", () => {
-  for (const flag of ["-c", "--config", "--check", "-v", "--version", "-h", "--help", "predixy.toml"])
+  for (const flag of ["-c", "--config", "--check", "--ping", "-v", "--version", "-h", "--help", "predixy.toml", "PREDIXY_CONFIG"])
     expect(USAGE).toContain(flag);
 });

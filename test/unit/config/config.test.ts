@@ -2,14 +2,17 @@
 
 import { test, expect, describe } from "bun:test";
 import fc from "fast-check";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   CONFIG_SCHEMA,
   ConfigError,
+  DEFAULT_DENY,
   defaultConfig,
+  inlineSecrets,
   loadConfig,
+  secretWarnings,
   parseConfig,
   type Config,
 } from "../../../src/config/config.ts";
@@ -31,7 +34,7 @@ function problemsOf(text: string): readonly string[] {
 
 /** Integer keys and their ranges, from the brief (independent of the schema under test). */
 const INT_RANGES: Record<string, [number, number]> = {
-  "server.port": [1, 65535],
+  "server.port": [0, 65535],
   "server.max_clients": [1, Number.MAX_SAFE_INTEGER],
   "server.client_idle_timeout_ms": [0, 2 ** 31 - 1],
   "server.client_write_timeout_ms": [0, 2 ** 31 - 1],
@@ -45,15 +48,23 @@ const INT_RANGES: Record<string, [number, number]> = {
   "cluster.health_check_interval_ms": [0, 2 ** 31 - 1],
   "cluster.health_check_timeout_ms": [1, 2 ** 31 - 1],
   "cluster.max_replica_lag": [0, Number.MAX_SAFE_INTEGER],
-  "pool.size": [1, 64],
+  "pool.size": [1, 1024],
   "pool.min_idle": [0, 64],
   "pool.max_idle": [0, 1024],
+  "pool.max_pinned": [1, 1000000],
   "performance.worker_threads": [1, 64],
   "performance.buffer_size": [1024, 67108864],
   "performance.batch_size": [1, 1000000],
   "performance.max_client_input_bytes": [1024, Number.MAX_SAFE_INTEGER],
   "performance.max_client_output_bytes": [0, 2147483648],
   "performance.max_memory": [0, Number.MAX_SAFE_INTEGER],
+  "performance.max_pubsub_output_bytes": [0, 2147483648],
+  "metrics.slowlog_log_slower_than": [-1, Number.MAX_SAFE_INTEGER],
+  "metrics.slowlog_max_len": [0, 1000000],
+  "metrics.hotkeys": [0, 10000],
+  "metrics.hotkeys_sample_rate": [1, 1000000],
+  "admin.port": [0, 65535],
+  "tls.port": [0, 65535],
 };
 
 const ALL_KEYS = Object.entries(CONFIG_SCHEMA).flatMap(([s, rules]) =>
@@ -63,10 +74,14 @@ const ALL_KEYS = Object.entries(CONFIG_SCHEMA).flatMap(([s, rules]) =>
 /** A config setting one key (plus the required entry point, and pool.size so min_idle fits). */
 function withKey(path: string, value: string): string {
   const [section, key] = path.split(".");
-  const extra = path === "pool.min_idle" ? "size = 64\n" : "";
+  // Ports: the other listener on a port of its own, so that 0 (none) still leaves one.
+  const other = value === "1" ? 2 : 1;
+  const extra = path === "pool.min_idle" ? "size = 64\n"
+    : path === "tls.port" ? `cert_file = "c"\nkey_file = "k"\nauth_clients = "no"\n[server]\nport = ${other}\n` : "";
+  const tail = path === "server.port" ? `[tls]\nport = ${other}\ncert_file = "c"\nkey_file = "k"\nauth_clients = "no"\n` : "";
   const cluster = section === "cluster" ? "" : MIN;
   const ep = section === "cluster" && key !== "entry_points" ? `entry_points = ["127.0.0.1:7000"]\n` : "";
-  return `${cluster}[${section}]\n${ep}${extra}${key} = ${value}\n`;
+  return `${cluster}[${section}]\n${ep}${key} = ${value}\n${extra}${tail}`;
 }
 
 function camel(s: string): string {
@@ -102,6 +117,33 @@ health_check_interval_ms = 0
 health_check_timeout_ms = 300
 read_from = "prefer-replica"
 max_replica_lag = 0
+tls = true
+tls_ca_file = "/etc/ca.pem"
+tls_cert_file = "/etc/c.pem"
+tls_key_file = "/etc/c.key"
+tls_server_name = "redis.internal"
+tls_verify = "ca"
+[tls]
+port = 6380
+cert_file = "/etc/s.pem"
+key_file = "/etc/s.key"
+key_passphrase = "kp"
+ca_file = "/etc/clients.pem"
+auth_clients = "optional"
+min_version = "TLSv1.3"
+[commands]
+deny = ["flushall", "config|set"]
+rename = { keys = "", config = "cfg" }
+[[users]]
+name = "app"
+password = "apw"
+rules = "on ~app:* +@read"
+cluster_username = "app-backend"
+cluster_password = "bpw"
+[[users]]
+name = "ops"
+password_sha256 = "${"ab".repeat(32)}"
+rules = ["on", "+@all", "~*"]
 [pool]
 size = 4
 min_idle = 4
@@ -135,10 +177,27 @@ level = "debug"
         healthCheckTimeoutMs: 300,
         readFrom: "prefer-replica",
         maxReplicaLag: 0,
+        tls: true,
+        tlsCaFile: "/etc/ca.pem",
+        tlsCertFile: "/etc/c.pem",
+        tlsKeyFile: "/etc/c.key",
+        tlsServerName: "redis.internal",
+        tlsVerify: "ca",
       },
-      pool: { size: 4, minIdle: 4, maxIdle: 0 },
-      performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576, maxMemory: 0 },
-      log: { level: "debug" },
+      tls: {
+        port: 6380, certFile: "/etc/s.pem", keyFile: "/etc/s.key", keyPassphrase: "kp", caFile: "/etc/clients.pem",
+        authClients: "optional", minVersion: "TLSv1.3",
+      },
+      commands: { deny: ["flushall", "config|set"], rename: { keys: "", config: "cfg" } },
+      users: [
+        { name: "app", rules: [">apw", "on", "~app:*", "+@read"], clusterUsername: "app-backend", clusterPassword: "bpw" },
+        { name: "ops", rules: [`#${"ab".repeat(32)}`, "on", "+@all", "~*"], clusterUsername: "", clusterPassword: "" },
+      ],
+      pool: { size: 4, minIdle: 4, maxIdle: 0, maxPinned: 1024 },
+      performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576, maxMemory: 0, maxPubsubOutputBytes: 33554432 },
+      log: { level: "debug", format: "text" },
+      metrics: { enabled: true, slowlogLogSlowerThan: 10000, slowlogMaxLen: 128, hotkeys: 0, hotkeysSampleRate: 100, latencyPercentiles: [50, 99, 99.9] },
+      admin: { bind: "127.0.0.1", port: 9380 },
     };
     expect(parseConfig(text)).toEqual(expected);
   });
@@ -146,7 +205,7 @@ level = "debug"
   test("omitted keys and sections take their defaults", () => {
     expect(parseConfig(MIN)).toEqual(defaultConfig(EP));
     expect(parseConfig(MIN)).toEqual({
-      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0, clientWriteTimeoutMs: 60000, announceHost: "", announcePort: 0, drainTimeoutMs: 10000 },
+      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0, clientWriteTimeoutMs: 60000, announceHost: "", announcePort: 0, drainTimeoutMs: 5000 },
       cluster: {
         entryPoints: EP,
         username: "",
@@ -160,10 +219,21 @@ level = "debug"
         healthCheckTimeoutMs: 1000,
         readFrom: "master",
         maxReplicaLag: 1048576,
+        tls: false,
+        tlsCaFile: "",
+        tlsCertFile: "",
+        tlsKeyFile: "",
+        tlsServerName: "",
+        tlsVerify: "full",
       },
-      pool: { size: 1, minIdle: 1, maxIdle: 4 },
-      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 134217728, maxMemory: 1073741824 },
-      log: { level: "info" },
+      tls: { port: 0, certFile: "", keyFile: "", keyPassphrase: "", caFile: "", authClients: "yes", minVersion: "TLSv1.2" },
+      commands: { deny: [...DEFAULT_DENY], rename: {} },
+      users: [],
+      pool: { size: 1, minIdle: 1, maxIdle: 4, maxPinned: 1024 },
+      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 134217728, maxMemory: 1073741824, maxPubsubOutputBytes: 33554432 },
+      log: { level: "info", format: "text" },
+      metrics: { enabled: true, slowlogLogSlowerThan: 10000, slowlogMaxLen: 128, hotkeys: 0, hotkeysSampleRate: 100, latencyPercentiles: [50, 99, 99.9] },
+      admin: { bind: "127.0.0.1", port: 9380 },
     });
   });
 
@@ -185,7 +255,11 @@ level = "debug"
   });
 
   test("the schema has exactly the keys of the brief", () => {
-    const nonInt = ["server.bind", "server.password", "server.announce_host", "cluster.entry_points", "cluster.username", "cluster.password", "cluster.read_from", "log.level"];
+    const nonInt = ["server.bind", "server.password", "server.announce_host", "cluster.entry_points", "cluster.username", "cluster.password", "cluster.read_from",
+      "log.level", "log.format", "metrics.enabled", "metrics.latency_percentiles", "admin.bind",
+      "cluster.tls", "cluster.tls_ca_file", "cluster.tls_cert_file", "cluster.tls_key_file", "cluster.tls_server_name",
+      "cluster.tls_verify", "tls.cert_file", "tls.key_file", "tls.key_passphrase", "tls.ca_file", "tls.auth_clients",
+      "tls.min_version", "commands.deny", "commands.rename"];
     expect([...ALL_KEYS].sort()).toEqual([...Object.keys(INT_RANGES), ...nonInt].sort());
   });
 });
@@ -198,11 +272,12 @@ describe("errors name the key", () => {
     ["nested table in a section", `${MIN}[server.tls]\ncert = "x"\n`, 'unknown key "server.tls"'],
     ["section that is not a table", `log = "info"\n${MIN}`, 'log: expected a table, got "info"'],
     ["array of tables for a section", `${MIN}[[pool]]\nsize = 1\n`, "pool: expected a table, got an array"],
-    ["string for an integer", `${MIN}[server]\nport = "abc"\n`, 'server.port: expected an integer from 1 to 65535, got "abc"'],
-    ["float for an integer", `${MIN}[server]\nport = 6379.0\n`, "server.port: expected an integer from 1 to 65535, got 6379.0"],
-    ["boolean for an integer", `${MIN}[pool]\nsize = true\n`, "pool.size: expected an integer from 1 to 64, got true"],
-    ["integer for a string", `${MIN}[server]\npassword = 123\n`, "server.password: expected a string, got 123"],
-    ["out of range, low", `${MIN}[server]\nport = 0\n`, "server.port: expected an integer from 1 to 65535, got 0"],
+    ["string for an integer", `${MIN}[server]\nport = "abc"\n`, 'server.port: expected an integer from 0 to 65535, got "abc"'],
+    ["float for an integer", `${MIN}[server]\nport = 6379.0\n`, "server.port: expected an integer from 0 to 65535, got 6379.0"],
+    ["boolean for an integer", `${MIN}[pool]\nsize = true\n`, "pool.size: expected an integer from 1 to 1024, got true"],
+    ["integer for a string", `${MIN}username = 123\n`, "cluster.username: expected a string, got 123"],
+    ["integer for a secret", `${MIN}[server]\npassword = 123\n`, 'server.password: expected a string, { env = "NAME" } or { file = "/path" }, got 123'],
+    ["out of range, low", `${MIN}[server]\nport = -1\n`, "server.port: expected an integer from 0 to 65535, got -1"],
     ["out of range, high", `${MIN}max_redirects = 17\n`, "cluster.max_redirects: expected an integer from 1 to 16, got 17"],
     ["below a floor-only minimum", `${MIN}[performance]\nmax_client_input_bytes = 1023\n`, "performance.max_client_input_bytes: expected an integer >= 1024, got 1023"],
     ["integer too big for a double", `${MIN}[server]\nmax_clients = 99999999999999999999\n`, "server.max_clients: expected an integer >= 1, got 99999999999999999999"],
@@ -231,8 +306,8 @@ describe("errors name the key", () => {
     test(name, () => expect(problemsOf(text)).toContain(message));
 
   test("ConfigError message is the problems, one per line", () => {
-    expect(() => parseConfig(`${MIN}[server]\nport = 0\n`)).toThrow(
-      new ConfigError("server.port: expected an integer from 1 to 65535, got 0"),
+    expect(() => parseConfig(`${MIN}[server]\nport = -1\n`)).toThrow(
+      new ConfigError("server.port: expected an integer from 0 to 65535, got -1"),
     );
   });
 
@@ -276,7 +351,7 @@ level = "loud"
 `;
     expect(problemsOf(text)).toEqual([
       'unknown key "server.prot" (did you mean "server.port"?)',
-      'server.port: expected an integer from 1 to 65535, got "7000"',
+      'server.port: expected an integer from 0 to 65535, got "7000"',
       'unknown section "serer"',
       'cluster.entry_points[1]: expected "host:port", got "b"',
       'log.level: expected one of "trace", "debug", "info", "warning", "error", "fatal", got "loud"',
@@ -287,7 +362,7 @@ level = "loud"
 
   test("a cross-key check is skipped when one of its keys is itself invalid", () => {
     expect(problemsOf(`${MIN}[pool]\nsize = 0\nmin_idle = 3\n`)).toEqual([
-      "pool.size: expected an integer from 1 to 64, got 0",
+      "pool.size: expected an integer from 1 to 1024, got 0",
     ]);
   });
 
@@ -398,6 +473,30 @@ describe("loadConfig", () => {
   });
 });
 
+describe("metrics, admin and log keys", () => {
+  test("log.format is text or json", () => {
+    expect(parseConfig(`${MIN}[log]\nformat = "json"\n`).log.format).toBe("json");
+    expect(problemsOf(`${MIN}[log]\nformat = "xml"\n`)).toEqual(['log.format: expected one of "text", "json", got "xml"']);
+  });
+
+  test("metrics.enabled is a boolean", () => {
+    expect(parseConfig(`${MIN}[metrics]\nenabled = false\n`).metrics.enabled).toBe(false);
+    expect(problemsOf(`${MIN}[metrics]\nenabled = 0\n`)).toEqual(["metrics.enabled: expected true or false, got 0"]);
+  });
+
+  test("metrics.latency_percentiles must be ascending numbers from 0 to 100", () => {
+    expect(parseConfig(`${MIN}[metrics]\nlatency_percentiles = [50, 90.5, 100]\n`).metrics.latencyPercentiles).toEqual([50, 90.5, 100]);
+    for (const bad of ["[]", "[99, 50]", "[101]", '["p50"]', "50"]) {
+      expect(problemsOf(`${MIN}[metrics]\nlatency_percentiles = ${bad}\n`)[0]).toStartWith("metrics.latency_percentiles: expected");
+    }
+  });
+
+  test("admin.bind is an address and admin.port 0 turns the server off", () => {
+    expect(parseConfig(`${MIN}[admin]\nbind = "::1"\nport = 0\n`).admin).toEqual({ bind: "::1", port: 0 });
+    expect(problemsOf(`${MIN}[admin]\nbind = "not an address"\n`)[0]).toStartWith("admin.bind: expected an IP address");
+  });
+});
+
 describe("shipped files", () => {
   const shipped = join(ROOT, "predixy.toml");
 
@@ -424,5 +523,57 @@ describe("shipped files", () => {
     const doc = await Bun.file(join(ROOT, "docs/config.md")).text();
     for (const path of ALL_KEYS) expect(doc).toContain(`\`${path.split(".")[1]}\``);
     for (const section of Object.keys(CONFIG_SCHEMA)) expect(doc).toContain(`[${section}]`);
+  });
+});
+
+describe("security keys", () => {
+  test("secrets come from the text, an environment variable or a file (one trailing newline dropped)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "predixy-secret-"));
+    writeFileSync(join(dir, "pw"), "from-file\n");
+    process.env.PREDIXY_UNIT_SECRET = "from-env";
+    const c = parseConfig(`[server]\npassword = { env = "PREDIXY_UNIT_SECRET" }\n${MIN}password = { file = "${join(dir, "pw")}" }\n`);
+    expect(c.server.password).toBe("from-env");
+    expect(c.cluster.password).toBe("from-file");
+    expect(problemsOf(`[server]\npassword = { env = "PREDIXY_UNIT_UNSET" }\n${MIN}`)).toEqual(["server.password: environment variable PREDIXY_UNIT_UNSET is not set"]);
+    expect(problemsOf(`[server]\npassword = { file = "${join(dir, "nope")}" }\n${MIN}`)).toEqual([`server.password: cannot read ${join(dir, "nope")}: ENOENT`]);
+    expect(problemsOf(`[server]\npassword = { env = "A", file = "b" }\n${MIN}`)).toEqual(['server.password: expected a string, { env = "NAME" } or { file = "/path" }, got a table']);
+  });
+
+  test("[[users]]: each entry checked, passwords turned into rules first", () => {
+    const ok = parseConfig(`${MIN}[[users]]\nname = "a"\npassword = "p"\nrules = "on  +get ~k*"\n`);
+    expect(ok.users).toEqual([{ name: "a", rules: [">p", "on", "+get", "~k*"], clusterUsername: "", clusterPassword: "" }]);
+    expect(problemsOf(`${MIN}[[users]]\nrules = "on"\n[[users]]\nname = "a b"\n[[users]]\nname = "c"\n[[users]]\nname = "c"\npassword_sha256 = "XY"\ncluster_username = "u"\nnope = 1\n`)).toEqual([
+      "users[0].name: required",
+      'users[1].name: expected a user name without spaces, got "a b"',
+      'unknown key "users[3].nope"',
+      'users[3].name: user "c" is defined twice',
+      'users[3].password_sha256: expected 64 lowercase hex digits (SHA-256), got "XY"',
+      "users[3].cluster_username: requires cluster_password (ACL AUTH needs both)",
+    ]);
+    expect(problemsOf(`${MIN}[users]\nname = "a"\n`)).toEqual(["users: expected [[users]] tables, got a table"]);
+  });
+
+  test("TLS keys go together", () => {
+    expect(problemsOf(`${MIN}[server]\nport = 0\n`)).toEqual(["server.port: 0 (no plaintext listener) needs tls.port"]);
+    expect(problemsOf(`${MIN}[tls]\nport = 6379\n`)).toEqual([
+      "tls.port: must differ from server.port (6379)",
+      "tls.port: requires tls.cert_file and tls.key_file",
+      'tls.auth_clients: "yes" requires tls.ca_file (the CA client certificates are checked against), or set it to "no"',
+    ]);
+    expect(problemsOf(`${MIN}tls_cert_file = "c"\n`)).toEqual(["cluster.tls_cert_file: tls_cert_file and tls_key_file go together"]);
+    expect(parseConfig(`${MIN}[server]\nport = 0\n[tls]\nport = 6380\ncert_file = "c"\nkey_file = "k"\nauth_clients = "no"\n`).tls.port).toBe(6380);
+  });
+
+  test("secretWarnings: only a file that holds secrets and that others can read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "predixy-mode-"));
+    const file = join(dir, "p.toml");
+    const inline = `[server]\npassword = "x"\n${MIN}[[users]]\nname = "u"\npassword_sha256 = "${"a".repeat(64)}"\n`;
+    writeFileSync(file, inline, { mode: 0o644 });
+    expect(inlineSecrets(inline)).toEqual(["server.password", "users[0].password_sha256"]);
+    expect(secretWarnings(file, inline)).toHaveLength(1);
+    chmodSync(file, 0o640);
+    expect(secretWarnings(file, inline)).toEqual([]);
+    chmodSync(file, 0o644);
+    expect(secretWarnings(file, `[server]\npassword = { env = "X" }\n${MIN}`)).toEqual([]);
   });
 });
