@@ -7,11 +7,13 @@ import type { Acl } from "./acl/acl.ts";
 import { BUILTIN_ACL_DATA, mergeAclData } from "./acl/acl-table.ts";
 import { fromCommandReply, type CommandAclData } from "./acl/command-info.ts";
 import { AclConfigError, applyCommandPolicy, backendCredentials, buildAcl } from "./acl/from-config.ts";
-import { BackendNode } from "./backend/backend-node.ts";
+import { BackendNode, formatAddr } from "./backend/backend-node.ts";
+import { HealthCheck } from "./backend/health-check.ts";
 import { query, type ControlAuth } from "./cluster/control-client.ts";
 import { Topology } from "./cluster/topology.ts";
 import { COMMANDS } from "./commands/command-table.ts";
-import { listen } from "./client/listener.ts";
+import { listen, type Listening } from "./client/listener.ts";
+import { fitMaxMemory } from "./client/memory-budget.ts";
 import { ConfigError, loadConfig, secretWarnings, type Config } from "./config/config.ts";
 import { parseCliArgs, UsageError, USAGE, type CliAction } from "./config/cli-args.ts";
 import { setupLogging } from "./logging.ts";
@@ -19,8 +21,9 @@ import { startObservability } from "./observability.ts";
 import { Stats } from "./metrics/stats.ts";
 import { pingAddress, pingProxy } from "./ping.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
-import { internalRequest, Kind } from "./router/request.ts";
-import { Router } from "./router/router.ts";
+import { onReload, reload } from "./reload.ts";
+import { internalRequest, Kind, type Request } from "./router/request.ts";
+import { Router, type RouterOptions } from "./router/router.ts";
 import { retained } from "./stream/upload.ts";
 import { backendTls, type BackendTls } from "./tls/backend-tls.ts";
 import { serverTlsOptions } from "./tls/server-tls.ts";
@@ -124,19 +127,21 @@ async function ping(cfg: Config): Promise<number> {
 let configPath = "";
 
 async function serve(cfg: Config, tls: Tls): Promise<number> {
+  // Until start-up is done, a SIGHUP is logged and dropped (its default action would end the process).
+  let onHangup = () => log.info("SIGHUP during start-up: ignored");
+  process.on("SIGHUP", () => onHangup());
   const stats = new Stats();
   const creds = backendCredentials(cfg).list;
-  const authRequests = creds.map(({ username, password }) => password
-    ? internalRequest(Kind.AUTH, encodeCommand(username ? ["AUTH", username, password] : ["AUTH", password]))
-    : null);
-  const helloRequests = creds.map(({ username, password }) => internalRequest(Kind.AUTH,
-    encodeCommand(password ? ["HELLO", "3", "AUTH", username || "default", password] : ["HELLO", "3"])));
-  const { username, password } = cfg.cluster;
-  const auth = password ? { username, password } : null;
+  // Shared with every node (and its pinned pool): a reload replaces the default credential's entries in place.
+  const authRequests = creds.map((c) => authRequest(c));
+  const helloRequests = creds.map((c) => helloRequest(c));
+  let auth = controlAuth(cfg);
 
   // The cluster's own command table first: rules may name module commands, and key specs and
-  // categories are then those of the Redis version actually running.
+  // categories are then those of the Redis version actually running. Best effort: the cluster
+  // may be down at start-up, and predixy serves anyway.
   const commandReply = await learnCommands(cfg, auth, tls.cluster);
+  const aclData = commandReply ? mergeAclData(BUILTIN_ACL_DATA, fromCommandReply(commandReply)) : undefined;
   let acl: Acl;
   try {
     acl = security(cfg, commandReply, stats, false).acl!;
@@ -148,79 +153,74 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
   }
 
   let router: Router | null = null;
+  const nodeOptions = {
+    poolSize: cfg.pool.size,
+    bufferSize: cfg.performance.bufferSize,
+    connectTimeoutMs: cfg.cluster.connectTimeoutMs,
+    authRequests,
+    helloRequests,
+    tls: tls.cluster,
+    maxIdle: cfg.pool.maxIdle,
+    maxPinned: cfg.pool.maxPinned,
+  };
+  let firstTable: (() => void) | null = null;
   const topology = new Topology({
     entryPoints: cfg.cluster.entryPoints,
     auth,
     tls: tls.cluster,
     refreshIntervalMs: cfg.cluster.refreshIntervalMs,
     connectTimeoutMs: cfg.cluster.connectTimeoutMs,
-    makeNode: (host, port) => new BackendNode(host, port, {
-      poolSize: cfg.pool.size,
-      bufferSize: cfg.performance.bufferSize,
-      connectTimeoutMs: cfg.cluster.connectTimeoutMs,
-      authRequests,
-      helloRequests,
-      tls: tls.cluster,
-      maxIdle: cfg.pool.maxIdle,
-      maxPinned: cfg.pool.maxPinned,
-    }, router!),
+    makeNode: (host, port) => new BackendNode(host, port, nodeOptions, router!),
     slotsMoved: (inFlight, unsent) => router!.slotsMoved(inFlight, unsent),
     tableChanged: () => router?.tableChanged(),
+    installed: (_table, changed, first) => {
+      if (changed) router?.wakeParked();
+      if (first) firstTable?.();
+    },
   });
   // Every view reads live state through `obs`, wired before anything listens.
-  let listening: ReturnType<typeof listen> | null = null;
+  let listening: Listening | null = null;
+  // Readiness fails once set, so a load balancer stops sending clients while they drain.
   let draining = false;
   const obs = startObservability(cfg, configPath, stats, topology, {
     clients: () => listening?.clients ?? new Set(),
     draining: () => draining,
   });
   retained.max = cfg.performance.streamRetainBytes;
-  router = new Router(topology, {
-    maxRedirects: cfg.cluster.maxRedirects,
-    retryTimeoutMs: cfg.cluster.retryTimeoutMs,
-    acl,
-    auth,
-    connectTimeoutMs: cfg.cluster.connectTimeoutMs,
-    tls: tls.cluster,
-    clients: () => listening?.clients ?? [],
-    announceHost: cfg.server.announceHost,
-    announcePort: cfg.server.announcePort,
-    admin: obs.admin,
-  }, stats);
+  router = new Router(topology, routerOptions(cfg, acl, auth, tls, obs.admin, () => listening?.clients ?? []), stats);
+  router.reads.configure(cfg.cluster.readFrom, cfg.cluster.maxReplicaLag, cfg.cluster.healthCheckIntervalMs);
+  const health = new HealthCheck(() => topology.allNodes(), healthOptions(cfg), {
+    onStalled: (node) => router!.nodeStalled(node),
+    onPoll: () => router!.reads.poll(topology.table),
+    onNodeDown: () => topology.requestRefresh(),
+  });
 
+  // The cluster may be down or unreachable at start-up: serve anyway (commands wait for it, up
+  // to retry_timeout_ms) and keep asking. What needs a table waits for the first one.
+  firstTable = () => {
+    for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
+  };
   if (!(await topology.start())) {
-    log.fatal("no entry point answered CLUSTER SLOTS: {entries}", {
-      entries: cfg.cluster.entryPoints.map((e) => `${e.host}:${e.port}`).join(", "),
-    });
-    return 1;
+    const entries = cfg.cluster.entryPoints.map((e) => formatAddr(e.host, e.port)).join(", ");
+    // Refused credentials or certificates are this config's fault, not an outage: waiting would not mend them.
+    if (topology.lastErrors.length > 0 && topology.lastErrors.every((e) => CONFIG_FAULT.test(e))) {
+      log.fatal("no entry point answered CLUSTER SLOTS ({entries}): {errors}", { entries, errors: topology.lastErrors.join("; ") });
+      topology.stop();
+      return 1;
+    }
+    log.error("no entry point answered CLUSTER SLOTS ({entries}); serving anyway: commands wait for the cluster up to retry_timeout_ms, and it is asked again every second", { entries });
   }
-  for (const m of topology.table.masters) m.warm(cfg.pool.minIdle);
   obs.commandsLearned();
 
   try {
-    listening = listen({
-      bind: cfg.server.bind, port: cfg.server.port, tlsPort: cfg.tls.port, tls: tls.server, authClients: cfg.tls.authClients,
-      maxClients: fitMaxClients(cfg, [...topology.allNodes()].length),
-      idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
-      batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
-      maxPubsubBytes: cfg.performance.maxPubsubOutputBytes, uploadStallMs: cfg.cluster.commandTimeoutMs,
-      bufferSize: cfg.performance.bufferSize, acl,
-    }, router, stats);
+    listening = listen(listenOptions(cfg, tls, acl, topology), router, stats);
   } catch (err) {
     const e = err as Error & { code?: string };
     const why = e.code === "EADDRINUSE" ? "address already in use" : e.code === "EACCES" ? "permission denied" : e.message;
     log.fatal("cannot listen on {bind}:{port}: {why}", { bind: cfg.server.bind, port: [cfg.server.port, cfg.tls.port].filter((p) => p > 0).join(","), why });
     return 1;
   }
-
-  // Requests stuck on a node that stopped answering fail, and the connection is rebuilt.
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const n of topology.allNodes()) {
-      n.forEachConn((c) => c.checkStalled(now, cfg.cluster.commandTimeoutMs));
-      n.pinned.forEachLent((c) => c.checkStalled(now, cfg.cluster.commandTimeoutMs));
-    }
-  }, Math.max(50, Math.min(1000, cfg.cluster.commandTimeoutMs / 4)));
+  health.start();
 
   log.info("predixy {version} ({commit}) worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
     version: VERSION, commit: BUILD_COMMIT || "from source", worker: workerId, bind: cfg.server.bind,
@@ -243,43 +243,135 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
     return 1;
   }
 
-  // SIGHUP (systemctl reload): certificates and keys are read again; connected clients keep their
-  // sessions. The rest of the configuration needs a restart until it can be reloaded live.
+  // SIGHUP (systemctl reload): the file is read again and each part applies what it can
+  // (reload.ts); workers reload their own. TLS certificates are read again at every SIGHUP.
   const live = listening;
-  const onHup = () => {
-    workers?.signal("SIGHUP");
-    log.warn("SIGHUP: only TLS certificates are reloaded; restart predixy to apply other changes");
-    if (!cfg.tls.port) return;
+  onReload((next, prev) => {
+    if (next.log.level !== prev.log.level || next.log.format !== prev.log.format) setupLogging(next.log.level, next.log.format);
+    if (next.cluster.username !== prev.cluster.username || next.cluster.password !== prev.cluster.password) {
+      // The default credential is always the first (acl/from-config.ts): new connections use it.
+      const c = { username: next.cluster.username, password: next.cluster.password };
+      authRequests[0] = authRequest(c);
+      helloRequests[0] = helloRequest(c);
+      auth = controlAuth(next);
+    }
+    if (next.server.password !== prev.server.password) acl = buildAcl(next, COMMANDS, aclData, stats);
+    nodeOptions.connectTimeoutMs = next.cluster.connectTimeoutMs;
+    topology.configure({
+      entryPoints: next.cluster.entryPoints, auth,
+      refreshIntervalMs: next.cluster.refreshIntervalMs, connectTimeoutMs: next.cluster.connectTimeoutMs,
+    });
+    router!.configure(routerOptions(next, acl, auth, tls, obs.admin, () => live.clients));
+    router!.reads.configure(next.cluster.readFrom, next.cluster.maxReplicaLag, next.cluster.healthCheckIntervalMs);
+    health.configure(healthOptions(next));
+    live.configure(listenOptions(next, tls, acl, topology));
+    retained.max = next.performance.streamRetainBytes;
+  });
+  onReload((next) => {
+    if (!next.tls.port) return;
     try {
-      live.reloadTls(serverTlsOptions(cfg.tls));
-      log.info("SIGHUP: TLS certificates reloaded from {cert}", { cert: cfg.tls.certFile });
+      live.reloadTls(serverTlsOptions(next.tls));
+      log.info("SIGHUP: TLS certificates reloaded from {cert}", { cert: next.tls.certFile });
     } catch (err) {
       log.error("SIGHUP: TLS certificates not reloaded, the old ones stay in use: {err}", { err: (err as Error).message });
     }
+  });
+  let reloading = Promise.resolve();
+  onHangup = () => {
+    log.info("SIGHUP: reloading {path}", { path: configPath });
+    workers?.signal("SIGHUP");
+    // One reload at a time, in order; one that fails does not stop the next. The config object
+    // is updated in place: what reads it (CONFIG GET, INFO) sees the new values.
+    reloading = reloading
+      .then(async () => {
+        const applied = await reload(configPath, cfg);
+        if (applied !== cfg) for (const [section, values] of Object.entries(applied)) Object.assign((cfg as unknown as Record<string, object>)[section], values);
+      })
+      .catch((err: Error) => log.error("reload failed: {err}", { err: err?.stack ?? err }));
   };
-  process.on("SIGHUP", onHup);
 
-  await nextSignal();
-  process.off("SIGHUP", onHup);
-  // Readiness fails from here on, so a load balancer stops sending clients while they drain.
+  const signals = stopSignals();
+  await signals.first;
+  onHangup = () => log.info("SIGHUP while shutting down: ignored");
   draining = true;
   workers?.stop();
-  // Stop accepting, let every client have the replies of what it already sent, then close.
-  for (const s of listening.servers) s.stop(false);
-  for (const c of listening.clients) c.finish();
-  const drainMs = cfg.cluster.commandTimeoutMs;
-  log.info("shutting down: waiting up to {ms} ms for the replies of {n} clients (a second signal stops at once)", {
+  // Stop accepting; every client gets the replies of what it sent before the signal, then is closed.
+  listening.drain();
+  const drainMs = cfg.server.drainTimeoutMs;
+  const drainEnds = performance.now() + drainMs;
+  log.info("shutting down: not accepting; waiting up to {ms} ms for {n} clients to be answered (a second signal stops at once)", {
     ms: drainMs, n: listening.clients.size,
   });
-  await Promise.race([untilEmpty(listening.clients), sleep(drainMs), nextSignal()]);
+  const second = signals.second;
+  const outcome = await Promise.race([
+    untilEmpty(listening.clients).then(() => "drained"), sleep(drainMs).then(() => "deadline"), second.then(() => "signal"),
+  ]);
+  if (outcome === "deadline" && listening.clients.size > 0) {
+    log.warn("drain_timeout_ms ({ms}) passed: closing {n} clients with replies still owed", { ms: drainMs, n: listening.clients.size });
+  }
+  if (workers !== null) {
+    // The workers drain their own clients, on the same deadline (they exit when this process does).
+    if (outcome === "signal") workers.signal("SIGTERM");
+    else await Promise.race([workers.exited, sleep(Math.max(0, drainEnds - performance.now()) + 1000), second]);
+  }
   router.stop();
-  clearInterval(sweep);
+  health.stop();
   obs.stop();
   topology.stop();
   for (const s of listening.servers) s.stop(true);
   for (const c of listening.clients) c.close();
   for (const n of topology.allNodes()) n.closeAll("shutting down");
   return 0;
+}
+
+/** A topology query's error that no wait mends: the node refused predixy's credentials or certificate. */
+const CONFIG_FAULT = /TLS certificate refused|AUTH failed|WRONGPASS|NOPERM/;
+
+function authRequest(c: { username: string; password: string }): Request | null {
+  return c.password ? internalRequest(Kind.AUTH, encodeCommand(c.username ? ["AUTH", c.username, c.password] : ["AUTH", c.password])) : null;
+}
+
+function helloRequest(c: { username: string; password: string }): Request {
+  return internalRequest(Kind.AUTH, encodeCommand(c.password ? ["HELLO", "3", "AUTH", c.username || "default", c.password] : ["HELLO", "3"]));
+}
+
+function controlAuth(cfg: Config): ControlAuth | null {
+  return cfg.cluster.password ? { username: cfg.cluster.username, password: cfg.cluster.password } : null;
+}
+
+function routerOptions(cfg: Config, acl: Acl, auth: ControlAuth | null, tls: Tls, admin: RouterOptions["admin"], clients: RouterOptions["clients"]): RouterOptions {
+  return {
+    maxRedirects: cfg.cluster.maxRedirects,
+    retryTimeoutMs: cfg.cluster.retryTimeoutMs,
+    acl,
+    auth,
+    connectTimeoutMs: cfg.cluster.connectTimeoutMs,
+    tls: tls.cluster,
+    clients,
+    announceHost: cfg.server.announceHost,
+    announcePort: cfg.server.announcePort,
+    admin,
+  };
+}
+
+function healthOptions(cfg: Config) {
+  return {
+    intervalMs: cfg.cluster.healthCheckIntervalMs,
+    timeoutMs: cfg.cluster.healthCheckTimeoutMs,
+    commandTimeoutMs: cfg.cluster.commandTimeoutMs,
+  };
+}
+
+function listenOptions(cfg: Config, tls: Tls, acl: Acl, topology: Topology) {
+  const nodes = Math.max([...topology.allNodes()].length, cfg.cluster.entryPoints.length);
+  return {
+    bind: cfg.server.bind, port: cfg.server.port, tlsPort: cfg.tls.port, tls: tls.server, authClients: cfg.tls.authClients,
+    maxClients: fitMaxClients(cfg, nodes),
+    idleTimeoutMs: cfg.server.clientIdleTimeoutMs, writeTimeoutMs: cfg.server.clientWriteTimeoutMs, reusePort: cfg.performance.workerThreads > 1,
+    batchSize: cfg.performance.batchSize, maxInputBytes: cfg.performance.maxClientInputBytes, maxOutputBytes: cfg.performance.maxClientOutputBytes,
+    maxPubsubBytes: cfg.performance.maxPubsubOutputBytes, uploadStallMs: cfg.cluster.commandTimeoutMs,
+    bufferSize: cfg.performance.bufferSize, acl, maxMemory: fitMaxMemory(cfg.performance.maxMemory),
+  };
 }
 
 /**
@@ -321,19 +413,17 @@ function fitMaxClients(cfg: Config, nodes: number): number {
   return fit;
 }
 
-function nextSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const on = (sig: string) => {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      log.info("{sig}", { sig });
-      resolve();
-    };
-    const onInt = () => on("SIGINT");
-    const onTerm = () => on("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-  });
+/** The first SIGINT/SIGTERM starts the drain; the second ends it at once. */
+function stopSignals(): { first: Promise<void>; second: Promise<void> } {
+  const first = Promise.withResolvers<void>(), second = Promise.withResolvers<void>();
+  let count = 0;
+  const on = (sig: string) => {
+    log.info("{sig}", { sig });
+    (++count === 1 ? first : second).resolve();
+  };
+  process.on("SIGINT", () => on("SIGINT"));
+  process.on("SIGTERM", () => on("SIGTERM"));
+  return { first: first.promise, second: second.promise };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -141,7 +141,7 @@ function nodeStates(topology: Topology): NodeState[] {
     seen.add(n);
     let conns = 0, inFlight = 0;
     n.forEachConn((c) => { conns++; inFlight += c.inFlight; });
-    out.push({ addr: n.addr, role, master, slots, up: !n.down, conns, inFlight });
+    out.push({ addr: n.addr, role, master, slots, up: n.available, conns, inFlight });
   };
   t.masters.forEach((mst, i) => {
     add(mst, "master", "", ranges[i]);

@@ -14,12 +14,14 @@ export const workerId = Number(process.env[WORKER_ENV] ?? "0");
 /**
  * Starts `count - 1` more processes running this same program with the same arguments.
  * Each has its own backend connections and slot table; the kernel spreads clients across
- * them. A worker that dies is restarted; all stop when the first process stops. Each has an
- * IPC channel to this process (structured clone), for the group's metrics (metrics/group.ts).
+ * them. A worker that dies is restarted, until stop(): each worker then drains on its own
+ * (`exited` resolves once all are gone). Each has an IPC channel to this process (structured
+ * clone), for the group's metrics (metrics/group.ts).
  */
-export function startWorkers(count: number, onMessage: (worker: number, msg: GroupMessage) => void): WorkerChannels & { stop(): void; signal(sig: NodeJS.Signals): void } {
+export function startWorkers(count: number, onMessage: (worker: number, msg: GroupMessage) => void): WorkerChannels & { stop(): void; signal(sig: NodeJS.Signals): void; exited: Promise<void> } {
   const procs = new Map<number, Subprocess>();
   let stopping = false;
+  const exited = Promise.withResolvers<void>();
   // A compiled executable sees a virtual path as argv[1], which is not an argument of ours.
   const compiled = process.argv[1]?.startsWith("/$bunfs/") ?? false;
   const cmd = compiled
@@ -33,7 +35,10 @@ export function startWorkers(count: number, onMessage: (worker: number, msg: Gro
       ipc(msg: GroupMessage) { onMessage(id, msg); },
       onExit(_p, code, signal) {
         procs.delete(id);
-        if (stopping) return;
+        if (stopping) {
+          if (procs.size === 0) exited.resolve();
+          return;
+        }
         log.error("worker {id} exited ({how}); restarting in 1 s", { id, how: signal ?? `code ${code}` });
         setTimeout(() => { if (!stopping) spawn(id); }, 1000);
       },
@@ -47,14 +52,16 @@ export function startWorkers(count: number, onMessage: (worker: number, msg: Gro
       const p = procs.get(worker);
       if (p !== undefined && p.exitCode === null && p.signalCode === null) p.send(msg);
     },
-    /** Passes a signal on (SIGHUP: each worker reloads its certificates). */
+    /** Passes a signal on (SIGHUP: each worker reloads; a second SIGTERM: each exits at once). */
     signal(sig) {
       for (const p of procs.values()) p.kill(sig);
     },
     stop() {
       stopping = true;
+      if (procs.size === 0) exited.resolve();
       for (const p of procs.values()) p.kill("SIGTERM");
     },
+    exited: exited.promise,
   };
 }
 

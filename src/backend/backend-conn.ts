@@ -1,6 +1,7 @@
 // One multiplexed connection to a Redis node: pipelined writes out, FIFO-matched replies in.
 
 import type { Socket, SocketHandler } from "bun";
+import type { BackendNode } from "./backend-node.ts";
 import { ErrorKind, metrics, replyErrorKind } from "../metrics/recorder.ts";
 import { NEED_MORE, ReplyScan, scanReply } from "../resp/reply-reader.ts";
 import { CONTINUES, StreamScan } from "../resp/stream-scan.ts";
@@ -21,6 +22,8 @@ export interface BackendEvents {
    */
   onLost(req: Request, written: boolean, reason: string): void;
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void;
+  /** A node marked as not answering (`stalled`) sent a reply: it answers again. */
+  onNodeAnswered(node: BackendNode): void;
 }
 
 export const enum ConnState { CONNECTING, OPEN, CLOSED }
@@ -93,7 +96,9 @@ export class BackendConn implements Flushable {
   private replyMean = 0;
   /** Clients paused until owed() falls below PENDING_LOW_BYTES. */
   private readonly waiters = new Set<ReplySink>();
-  /** A blocking call waits here: its own timeout governs, not command_timeout_ms. */
+  /** Since when the node has answered only CLUSTERDOWN, LOADING or MASTERDOWN here (0: it has not). */
+  clusterDownSince = 0;
+  /** A blocking call waits here: its own timeout governs, not command_timeout_ms (nor the health check). */
   noDeadline = false;
   /** A client's command being streamed here (stream/upload.ts): nothing else may be written until its last byte. */
   private upload: Request | null = null;
@@ -110,7 +115,7 @@ export class BackendConn implements Flushable {
   private readonly replyScan = new StreamScan(false);
   private replyBytes = 0;
 
-  constructor(readonly opts: BackendOptions, private readonly events: BackendEvents) {
+  constructor(readonly opts: BackendOptions, private readonly events: BackendEvents, readonly node: BackendNode) {
     this.out = new ByteQueue(opts.bufferSize);
     this.input = new InputBuffer(opts.bufferSize);
     if (opts.authRequest) this.enqueue(opts.authRequest);
@@ -128,12 +133,21 @@ export class BackendConn implements Flushable {
    * still connecting is bounded by connect_timeout_ms instead).
    */
   checkStalled(now: number, timeoutMs: number): void {
-    // During an upload the node cannot answer before the client has sent it all.
-    if (this.upload !== null) return;
-    if (this.state === ConnState.OPEN && !this.noDeadline && this.awaitingReply.size > 0 && now - this.progressAt > timeoutMs) {
+    if (this.waitedLongerThan(now, timeoutMs)) {
       this.timedOut = true;
       this.close(`no reply for ${timeoutMs} ms`);
     }
+  }
+
+  /** Whether requests (or a PING) have waited on this open connection `ms` with no reply at all (a blocking call aside). */
+  waitedLongerThan(now: number, ms: number): boolean {
+    // (During an upload the node cannot answer before the client has sent it all.)
+    return this.state === ConnState.OPEN && !this.noDeadline && this.upload === null && this.awaitingReply.size > 0 && now - this.progressAt > ms;
+  }
+
+  /** Whether the connection is open with nothing in flight since `ms` ago (the health check PINGs it). */
+  idleLongerThan(now: number, ms: number): boolean {
+    return this.state === ConnState.OPEN && this.awaitingReply.size === 0 && now - this.progressAt > ms;
   }
 
   /**
@@ -339,6 +353,7 @@ export class BackendConn implements Flushable {
 
   onData(chunk: Uint8Array): void {
     this.progressAt = metrics.now = performance.now();
+    if (this.node.stalled) this.events.onNodeAnswered(this.node);
     const nodeId = this.opts.nodeId;
     metrics.nodeBytesIn[nodeId] += chunk.length;
     if (this.replyStream !== null) {

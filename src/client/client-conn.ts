@@ -22,6 +22,7 @@ import { STREAM_MIN_BYTES, type Upload } from "../stream/upload.ts";
 import { ByteQueue } from "../util/byte-queue.ts";
 import { markClientDirty, type Flushable } from "../util/flush-scheduler.ts";
 import { InputBuffer } from "../util/input-buffer.ts";
+import type { BudgetedClient, MemoryBudget } from "./memory-budget.ts";
 
 export interface ClientLimits {
   /** In-flight commands past which reading pauses (`performance.batch_size`). */
@@ -58,7 +59,7 @@ const OUTPUT_CEILING = 2 ** 31;
 /** Replies of one read are held back for their siblings only up to this many bytes. */
 const HOLD_MAX_BYTES = 64 * 1024;
 
-export class ClientConn implements Flushable, ClientSession {
+export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   readonly id = nextId++;
   closed = false;
   flushQueued = false;
@@ -70,11 +71,22 @@ export class ClientConn implements Flushable, ClientSession {
   private pushBytes = 0;
   retrying = 0;
   held = 0;
+  retrySlots: Map<number, number> | null = null;
   user!: AclUser;
   acl: AclUser | null = null;
   cred = 0;
   /** A command with a large argument being streamed to its node as it arrives (stream/upload.ts). */
   private upload: Upload | null = null;
+  /** What this client makes the proxy hold (see MemoryBudget): replies not written, unparsed input, waiting commands' copies. */
+  private replyBytes = 0;
+  private countedInput = 0;
+  private waitingBytes = 0;
+  /** Not read because clients hold too much memory (MemoryBudget). */
+  private memoryPaused = false;
+  /** Bytes read from the socket so far: the stream offset of what arrives next. */
+  private bytesRead = 0;
+  /** Draining (shutdown): commands starting at or past this stream offset are not run; -1 = not draining. */
+  private drainAt = -1;
   /** Node connections whose queue is too full for this client to be read (see waitForBackend). */
   private backendWaits = 0;
   /** Reading is paused: batch_size in flight, or a node behind. */
@@ -104,13 +116,14 @@ export class ClientConn implements Flushable, ClientSession {
   private readAt = performance.now();
   private readonly connectedAt = performance.now();
   /** max_client_output_bytes, with 0 meaning the ceiling. */
-  private readonly maxOutputBytes: number;
+  private maxOutputBytes: number;
 
   constructor(
     private readonly socket: Socket<ClientConn>,
     private readonly router: Router,
     private readonly limits: ClientLimits,
     private readonly stats: Stats,
+    private readonly budget: MemoryBudget,
   ) {
     limits.acl.attachDefault(this);
     this.maxOutputBytes = limits.maxOutputBytes || OUTPUT_CEILING;
@@ -132,13 +145,19 @@ export class ClientConn implements Flushable, ClientSession {
     if (this.closing && this.upload === null) return;
     this.lastActive = this.readAt = metrics.now = performance.now();
     this.stats.bytesIn += chunk.length;
+    this.bytesRead += chunk.length;
     if (this.upload !== null) {
       // The streamed command's bytes go on to its node, whatever else holds the client.
       const r = this.upload.feed(chunk, 0, chunk.length);
       if (r === CONTINUES) return;
       this.upload = null;
       if (r === MALFORMED) return this.protocolError("Protocol error: malformed streamed command");
-      if (r === chunk.length || this.closing) return;
+      if (this.closing) return;
+      if (r === chunk.length) {
+        // Draining, and the upload was the last command before the cut-off.
+        if (this.drainAt >= 0 && this.bytesRead >= this.drainAt) this.drained();
+        return;
+      }
       chunk = chunk.subarray(r);
     }
     const buf = this.input.feed(chunk);
@@ -147,6 +166,7 @@ export class ClientConn implements Flushable, ClientSession {
       // client to be idle: keep it for later (a blocked client's input waits, as on Redis).
       if (this.paused) this.socket.pause();
       this.input.keep(buf, 0, 0);
+      this.countInput();
       this.checkInputLimit();
       return;
     }
@@ -161,12 +181,15 @@ export class ClientConn implements Flushable, ClientSession {
     const f = this.frame;
     const end = buf.length;
     const max = this.limits.batchSize;
+    // Draining: commands that start before the cut-off run, the rest were sent after the signal.
+    const stop = this.drainAt < 0 ? end : Math.min(end, this.drainAt - (this.bytesRead - end));
     let at = 0;
-    while (at < end && this.inFlight < max && this.backendWaits === 0) {
+    while (at < stop && this.inFlight < max && this.backendWaits === 0) {
       const n = readCommand(buf, at, end, f);
       if (n === NEED_MORE) {
         if (f.partialBulk >= STREAM_MIN_BYTES && this.startUpload(buf, at, end)) {
           this.input.clear();
+          this.countInput();
           return;
         }
         break; // (also when waiting to upload: backendWaits says so, and the command stays buffered)
@@ -180,8 +203,22 @@ export class ClientConn implements Flushable, ClientSession {
       if (this.deferred) break; // not taken: read again from here once idle
       at += n;
     }
+    if (this.drainAt >= 0 && at >= stop && at < end) return this.drained();
     this.input.keep(buf, at, f.needBytes);
-    if (!this.checkInputLimit() && this.inFlight >= max) this.pause();
+    this.countInput();
+    if (this.checkInputLimit()) return;
+    if (this.inFlight >= max) this.pause();
+    // Draining, and all that came before the cut-off is dispatched.
+    if (this.drainAt >= 0 && this.bytesRead >= this.drainAt && this.input.pending === 0) this.drained();
+  }
+
+  /** Keeps the memory budget's count of this client's unparsed input current. */
+  private countInput(): void {
+    const d = this.input.pending - this.countedInput;
+    if (d !== 0) {
+      this.countedInput += d;
+      this.stats.clientMemory += d;
+    }
   }
 
   /**
@@ -210,7 +247,7 @@ export class ClientConn implements Flushable, ClientSession {
     const f = this.frame;
     if (this.input.pending + (f.expected >= 0 ? f.argc * 8 : 0) <= this.limits.maxInputBytes) return false;
     this.stats.inputLimitDisconnections++;
-    log.warn("client {id}: request larger than max_client_input_bytes ({limit}), closing", { id: this.id, limit: this.limits.maxInputBytes });
+    log.warn("client {client}: request larger than max_client_input_bytes ({limit}), closing", { client: this.label(), limit: this.limits.maxInputBytes });
     this.protocolError("Protocol error: request exceeds max_client_input_bytes");
     return true;
   }
@@ -234,13 +271,13 @@ export class ClientConn implements Flushable, ClientSession {
     // A slow reader frees send-buffer space too slowly for Bun's drain, which waits for a good
     // part of the buffer: offer the bytes now, and count any taken as the client reading.
     const before = this.out.size;
-    if (this.out.writeTo(this.socket)) {
+    if (this.writeOut()) {
       this.onDrain();
       return;
     }
     if (this.out.size < before) this.blockedSince = now;
     if (this.limits.writeTimeoutMs > 0 && now - this.blockedSince > this.limits.writeTimeoutMs) {
-      log.info("client {id}: took none of its replies for {ms} ms, closing", { id: this.id, ms: Math.round(now - this.blockedSince) });
+      log.info("client {client}: took none of its replies for {ms} ms, closing", { client: this.label(), ms: Math.round(now - this.blockedSince) });
       this.close();
     }
   }
@@ -274,6 +311,10 @@ export class ClientConn implements Flushable, ClientSession {
   /** `req`'s reply is set. Writes out every reply now complete at the head of the FIFO. */
   complete(req: Request): void {
     req.done = true;
+    // Held from now until written, in the FIFO or in `out`.
+    const n = req.replyEnd - req.replyStart;
+    this.replyBytes += n;
+    if ((this.stats.clientMemory += n) > this.budget.mark) this.budget.press();
     if (req !== this.head) return;
     let r: Request | null = req;
     while (r !== null && r.done) {
@@ -304,7 +345,10 @@ export class ClientConn implements Flushable, ClientSession {
     if (this.closed || req !== this.head) return;
     const size = this.out.size + end - start;
     if (size > this.maxOutputBytes) return this.outputOverLimit(size);
-    this.stats.bytesOut += end - start;
+    const n = end - start;
+    this.stats.bytesOut += n;
+    this.replyBytes += n;
+    if ((this.stats.clientMemory += n) > this.budget.mark) this.budget.press();
     this.out.appendRange(buf, start, end);
     markClientDirty(this);
   }
@@ -376,7 +420,7 @@ export class ClientConn implements Flushable, ClientSession {
 
   private outputOverLimit(bytes: number): void {
     this.stats.outputLimitDisconnections++;
-    log.warn("client {id}: {bytes} reply bytes would be queued, over max_client_output_bytes, closing", { id: this.id, bytes });
+    log.warn("client {client}: {bytes} reply bytes would be queued, over max_client_output_bytes, closing", { client: this.label(), bytes });
     this.close();
   }
 
@@ -389,13 +433,13 @@ export class ClientConn implements Flushable, ClientSession {
     // Reading goes on while the replies back up, as Redis does: a client may write a whole
     // pipeline before it reads (redis-py, Jedis), and would wait forever for its own write if
     // the proxy stopped reading it. What piles up is bounded by max_client_output_bytes.
-    if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0) this.resume();
+    if (this.paused && !this.closing && this.inFlight < this.limits.batchSize && this.backendWaits === 0 && !this.memoryPaused) this.resume();
     else if (this.deferred && this.head === null && !this.paused) {
       this.deferred = false;
       this.parse(this.input.feed(EMPTY));
     }
     if (this.closed || this.blocked || this.waitsForSiblings()) return;
-    if (!this.out.writeTo(this.socket)) {
+    if (!this.writeOut()) {
       this.blocked = true;
       this.blockedSince = performance.now();
       return;
@@ -405,6 +449,76 @@ export class ClientConn implements Flushable, ClientSession {
     // command left over can never complete. (Replies the resume just completed go out first:
     // they marked this client for another flush.)
     if ((this.closing || (this.ending && !this.paused)) && this.head === null && this.out.size === 0) this.socket.end();
+  }
+
+  /** Writes what the socket takes of `out`; true if all of it. */
+  private writeOut(): boolean {
+    const before = this.out.size;
+    const all = this.out.writeTo(this.socket);
+    const written = before - this.out.size;
+    this.replyBytes -= written;
+    this.stats.clientMemory -= written;
+    return all;
+  }
+
+  holdBytes(bytes: number): void {
+    if (this.closed) return;
+    this.waitingBytes += bytes;
+    if ((this.stats.clientMemory += bytes) > this.budget.mark) this.budget.press();
+  }
+
+  memory(): { replies: number; input: number; waiting: number } {
+    return { replies: this.replyBytes, input: this.countedInput, waiting: this.waitingBytes };
+  }
+
+  pauseForMemory(on: boolean): void {
+    if (this.closed || on === this.memoryPaused) return;
+    this.memoryPaused = on;
+    if (on) this.pause();
+    else this.flush();
+  }
+
+  evict(why: string): void {
+    log.debug("client {id}: closed ({why})", { id: this.id, why });
+    this.close();
+  }
+
+  label(): string {
+    const s = this.socket;
+    return `id=${this.id} addr=${s.remoteAddress}:${s.remotePort}${this.name ? ` name=${this.name}` : ""}`;
+  }
+
+  /** The peer's address as /proc/net/tcp shows it, for finding what waits in its socket at shutdown. */
+  get peer(): { address: string; port: number } {
+    return { address: this.socket.remoteAddress, port: this.socket.remotePort };
+  }
+
+  /** Applies reloaded limits (the shared `limits` object is already updated). */
+  limitsChanged(): void {
+    this.maxOutputBytes = this.limits.maxOutputBytes || OUTPUT_CEILING;
+    if (!this.closed) this.flush();
+  }
+
+  /**
+   * Shutdown: run every command the client sent before the signal — what was read, and the
+   * `queued` bytes still in the socket's receive buffer (-1: unknown, taken as none) — answer
+   * them all, then close. Commands sent after the cut-off are not run.
+   */
+  drain(queued: number): void {
+    if (this.closed || this.closing) return;
+    this.drainAt = this.bytesRead + Math.max(0, queued);
+    // (An upload under way finishes first: its command started before the cut-off.)
+    if (queued <= 0 && this.input.pending === 0 && this.upload === null) this.drained();
+    else this.flush();
+  }
+
+  /** Everything up to the drain cut-off is dispatched: no more reading; close once answered. */
+  private drained(): void {
+    this.closing = true;
+    this.socket.pause();
+    this.input.clear();
+    this.countInput();
+    this.flush();
   }
 
   waitForBackend(): void {
@@ -533,6 +647,8 @@ export class ClientConn implements Flushable, ClientSession {
   onClosed(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stats.clientMemory -= this.replyBytes + this.countedInput + this.waitingBytes;
+    this.replyBytes = this.countedInput = this.waitingBytes = 0;
     let r = this.head;
     while (r !== null) {
       const next: Request | null = r.next;

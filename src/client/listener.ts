@@ -7,6 +7,8 @@ import type { Router } from "../router/router.ts";
 import type { Stats } from "../metrics/stats.ts";
 import { handshakeRefusal, type AuthClients } from "../tls/server-tls.ts";
 import { ClientConn, type ClientLimits } from "./client-conn.ts";
+import { MemoryBudget } from "./memory-budget.ts";
+import { peerKey, receiveQueues } from "./receive-queues.ts";
 
 const log = getLogger(["predixy", "client"]);
 
@@ -22,6 +24,8 @@ export interface ListenOptions extends ClientLimits {
   maxClients: number;
   /** Let several processes listen on the port (worker processes). */
   reusePort: boolean;
+  /** `performance.max_memory` in force (0 = no total budget). */
+  maxMemory: number;
 }
 
 type Listener = TCPSocketListener<ClientConn | null>;
@@ -30,16 +34,23 @@ export interface Listening {
   /** Every listener (plaintext and TLS): stop them to stop accepting. */
   servers: Listener[];
   clients: Set<ClientConn>;
+  budget: MemoryBudget;
   /**
    * New certificates for the TLS port: a listener with `tls` takes the port beside the old
    * one, which then stops accepting; connected clients are not touched.
    */
   reloadTls(tls: TLSOptions): void;
+  /** Applies reloaded limits to every client, connected or to come. */
+  configure(opts: ListenOptions): void;
+  /** Stops accepting; every client runs what it sent before now (socket buffers included), then is closed. */
+  drain(): void;
 }
 
 /** Starts accepting clients. Returns the listeners and the live client set (for sweeps and shutdown). */
 export function listen(opts: ListenOptions, router: Router, stats: Stats): Listening {
   const clients = new Set<ClientConn>();
+  const budget = new MemoryBudget(stats, clients);
+  budget.configure(opts.maxMemory);
 
   const handlers: SocketHandler<ClientConn | null> = {
     open(sock) {
@@ -51,7 +62,7 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): Liste
         return;
       }
       sock.setNoDelay(true);
-      const c = new ClientConn(sock as Socket<ClientConn>, router, opts, stats);
+      const c = new ClientConn(sock as Socket<ClientConn>, router, opts, stats, budget);
       sock.data = c;
       clients.add(c);
       stats.connectedClients = clients.size;
@@ -124,19 +135,47 @@ export function listen(opts: ListenOptions, router: Router, stats: Stats): Liste
     throw err;
   }
 
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const c of clients) c.sweep(now);
-  }, opts.idleTimeoutMs > 0 ? Math.min(1000, opts.idleTimeoutMs) : 1000);
-  sweep.unref?.();
+  let sweep: ReturnType<typeof setInterval> | null = null;
+  const startSweep = () => {
+    if (sweep !== null) clearInterval(sweep);
+    sweep = setInterval(() => {
+      const now = performance.now();
+      for (const c of clients) c.sweep(now);
+    }, opts.idleTimeoutMs > 0 ? Math.min(1000, opts.idleTimeoutMs) : 1000);
+    sweep.unref?.();
+  };
+  startSweep();
+
   return {
-    servers, clients,
+    servers, clients, budget,
     reloadTls(tls) {
       const i = servers.findIndex((s) => s.port === opts.tlsPort);
       if (i < 0) return;
       const fresh = start(opts.tlsPort, tls);
       servers[i].stop(false);
       servers[i] = fresh;
+    },
+    configure(next) {
+      const idleChanged = next.idleTimeoutMs !== opts.idleTimeoutMs;
+      // The clients share `opts` as their limits: updated in place, seen by all at once. What
+      // the listeners were opened with stays.
+      Object.assign(opts, {
+        ...next, bind: opts.bind, port: opts.port, tlsPort: opts.tlsPort, tls: opts.tls,
+        reusePort: opts.reusePort, bufferSize: opts.bufferSize,
+      });
+      budget.configure(opts.maxMemory);
+      for (const c of clients) c.limitsChanged();
+      if (idleChanged) startSweep();
+    },
+    drain() {
+      for (const s of servers) s.stop(false);
+      // What waits unread in each client's socket (for TLS clients, encrypted bytes: a little more).
+      const queued = new Map<string, number>();
+      for (const s of servers) for (const [k, v] of receiveQueues(s.port) ?? []) queued.set(k, v);
+      for (const c of clients) {
+        const p = c.peer;
+        c.drain(queued.get(peerKey(p.address, p.port)) ?? -1);
+      }
     },
   };
 }

@@ -10,6 +10,9 @@ export interface HostPort {
   port: number;
 }
 
+/** Where read-only commands go: see docs/config.md, `read_from`. */
+export type ReadFrom = "master" | "prefer-replica" | "replica" | "any";
+
 /** Log levels, named as LogTape names them. */
 export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
@@ -34,6 +37,8 @@ export interface Config {
     announceHost: string;
     /** 0 = the port each client connected to. */
     announcePort: number;
+    /** How long SIGTERM/SIGINT wait for clients' replies before closing them; 0 = not at all. */
+    drainTimeoutMs: number;
   };
   cluster: {
     entryPoints: HostPort[];
@@ -45,6 +50,12 @@ export interface Config {
     commandTimeoutMs: number;
     retryTimeoutMs: number;
     maxRedirects: number;
+    /** 0 = no PINGs on idle connections. */
+    healthCheckIntervalMs: number;
+    healthCheckTimeoutMs: number;
+    readFrom: ReadFrom;
+    /** Replication offset bytes; 0 = lag not checked. */
+    maxReplicaLag: number;
     /** Connect to the nodes over TLS (their tls-port; CLUSTER SLOTS then names TLS ports). */
     tls: boolean;
     /** Empty: the system's trusted CAs. */
@@ -89,6 +100,8 @@ export interface Config {
     batchSize: number;
     maxClientInputBytes: number;
     maxClientOutputBytes: number;
+    /** What all clients together may make the proxy hold, bytes; 0 = no total budget. */
+    maxMemory: number;
     maxPubsubOutputBytes: number;
     streamRetainBytes: number;
   };
@@ -340,6 +353,7 @@ export const CONFIG_SCHEMA = {
     client_write_timeout_ms: int(0, TIMER_MAX, 60000),
     announce_host: address(""),
     announce_port: int(0, 65535, 0),
+    drain_timeout_ms: int(0, TIMER_MAX, 5000),
   },
   cluster: {
     entry_points: entryPoints,
@@ -348,8 +362,12 @@ export const CONFIG_SCHEMA = {
     refresh_interval_ms: int(100, TIMER_MAX, 5000),
     connect_timeout_ms: int(1, TIMER_MAX, 1000),
     command_timeout_ms: int(1, TIMER_MAX, 5000),
-    retry_timeout_ms: int(0, TIMER_MAX, 2000),
+    retry_timeout_ms: int(0, TIMER_MAX, 20000),
     max_redirects: int(1, 16, 5),
+    health_check_interval_ms: int(0, TIMER_MAX, 1000),
+    health_check_timeout_ms: int(1, TIMER_MAX, 1000),
+    read_from: oneOf<ReadFrom>(["master", "prefer-replica", "replica", "any"], "master"),
+    max_replica_lag: int(0, Number.MAX_SAFE_INTEGER, 1048576),
     tls: bool(false),
     tls_ca_file: str(""),
     tls_cert_file: str(""),
@@ -381,7 +399,8 @@ export const CONFIG_SCHEMA = {
     buffer_size: int(1024, 67108864, 65536),
     batch_size: int(1, 1000000, 256),
     max_client_input_bytes: int(1024, Number.MAX_SAFE_INTEGER, 1073741824),
-    max_client_output_bytes: int(0, 2147483648, 1073741824),
+    max_client_output_bytes: int(0, 2147483648, 134217728),
+    max_memory: int(0, Number.MAX_SAFE_INTEGER, 1073741824),
     max_pubsub_output_bytes: int(0, 2147483648, 33554432),
     stream_retain_bytes: int(0, 2147483648, 67108864),
   },

@@ -43,6 +43,7 @@ export const INFO_SECTIONS: Record<string, InfoSection> = {
     ["blocked_clients", v.clients.blocked], ["tracking_clients", 0],
     ["pending_commands", v.clients.pending], ["clients_output_bytes", v.clients.outputBytes],
     ["clients_input_bytes", v.clients.inputBytes],
+    ["clients_paused_for_memory", v.stats.clients_paused_for_memory], ["parked_commands", v.stats.parked_commands],
   ],
   // used_memory is the proxy's resident set: what redis-cli --stat and dashboards read.
   memory: (v) => {
@@ -51,6 +52,8 @@ export const INFO_SECTIONS: Record<string, InfoSection> = {
       ["used_memory", rss], ["used_memory_human", human(rss)], ["used_memory_rss", rss], ["used_memory_rss_human", human(rss)],
       ["used_memory_heap", sum(v, (p) => p.heapUsed)], ["used_memory_heap_total", sum(v, (p) => p.heapTotal)],
       ["used_memory_buffers", sum(v, (p) => p.buffers)], ["maxmemory", 0],
+      // What clients make predixy hold, and its budget (performance.max_memory), as Redis 7 names them.
+      ["mem_clients_normal", v.stats.mem_clients_normal], ["maxmemory_clients", v.stats.maxmemory_clients],
     ];
   },
   persistence: () => [["loading", 0]],
@@ -65,6 +68,7 @@ export const INFO_SECTIONS: Record<string, InfoSection> = {
       ["protocol_errors", s.protocol_errors],
       ["client_query_buffer_limit_disconnections", s.client_query_buffer_limit_disconnections],
       ["client_output_buffer_limit_disconnections", s.client_output_buffer_limit_disconnections],
+      ["evicted_clients", s.evicted_clients], ["client_memory_pauses", s.client_memory_pauses],
       ["cluster_redirects", s.cluster_redirects], ["cluster_retries", s.cluster_retries],
       ["streamed_uploads", s.streamed_uploads], ["streamed_replies", s.streamed_replies],
       ["topology_refreshes", v.topology.refreshes], ["topology_refresh_failures", v.topology.refreshFailures],

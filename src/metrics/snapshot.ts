@@ -172,6 +172,10 @@ export function takeSnapshot(src: SnapshotSources, detail = true): Snapshot {
       cluster_redirects: s.redirects, cluster_retries: s.retries,
       streamed_uploads: s.streamedUploads, streamed_replies: s.streamedReplies,
       total_net_input_bytes: s.bytesIn, total_net_output_bytes: s.bytesOut,
+      // The memory budget (client/memory-budget.ts) and commands waiting for a node (router/retry.ts).
+      mem_clients_normal: s.clientMemory, maxmemory_clients: s.maxClientMemory,
+      evicted_clients: s.evictedClients, client_memory_pauses: s.memoryPauses,
+      clients_paused_for_memory: s.clientsPausedForMemory, parked_commands: s.parkedCommands,
     },
     clients,
     topology: src.topology(),

@@ -14,6 +14,15 @@ export class Stats {
   /** Commands sent on to a node as their large argument arrived, and replies sent on to clients as they arrived. */
   streamedUploads = 0;
   streamedReplies = 0;
+  /** Bytes all clients make the proxy hold now (client/memory-budget.ts); max_memory in force. */
+  clientMemory = 0;
+  maxClientMemory = 0;
+  /** Clients closed to keep within max_memory; times reading was paused for it; clients paused now. */
+  evictedClients = 0;
+  memoryPauses = 0;
+  clientsPausedForMemory = 0;
+  /** Commands parked now, waiting for a node (router/retry.ts). */
+  parkedCommands = 0;
   aclDeniedAuth = 0;
   aclDeniedCmd = 0;
   aclDeniedKey = 0;

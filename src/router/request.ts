@@ -26,6 +26,10 @@ export interface ReplySink {
   retrying: number;
   /** This client's requests held back until no retry of its is pending. */
   held: number;
+  /** While `retrying` > 0: how many of them wait per slot (see router/retry.ts); null otherwise. */
+  retrySlots: Map<number, number> | null;
+  /** The router keeps `bytes` (negative: releases them) for this client's waiting commands: count them in its memory. */
+  holdBytes(bytes: number): void;
   /** A node connection has too much queued: stop reading this client until backendReady. */
   waitForBackend(): void;
   backendReady(): void;
@@ -40,6 +44,12 @@ export const enum Kind {
   AUTH,
   /** SCRIPT LOAD / FUNCTION LOAD sent ahead of a command that met NOSCRIPT; its reply is dropped. */
   PRELOAD,
+  /** A health check; the reply itself says the node answers (see BackendConn.onData). */
+  PING,
+  /** READONLY or READWRITE when a node starts or stops serving reads as a replica; the reply is dropped. */
+  READONLY,
+  /** INFO replication for replica lag (cluster/replica-reads.ts). */
+  INFO,
   /** A pub/sub message for a client: an entry in its reply order, no command behind it. */
   PUSH,
 }
@@ -96,6 +106,10 @@ export class Request {
   held = false;
   /** NOSCRIPT was healed once already (the script was loaded on the node, then this resent). */
   preloaded = false;
+  /** `src` is a copy of its own, made when it first had to wait (router/retry.ts). */
+  detached = false;
+  /** Bytes counted in its client's memory while it is parked or held (0 otherwise). */
+  waitBytes = 0;
   /** When the command arrived: its client's read (performance.now() ms). */
   arrivedAt = 0;
   /** When its bytes were last written to a node (0: not yet); for per-node latency. */
@@ -132,6 +146,8 @@ export function release(r: Request): void {
   r.inRetry = false;
   r.held = false;
   r.preloaded = false;
+  r.detached = false;
+  r.waitBytes = 0;
   r.slot = -1;
   r.cred = 0;
   r.target = null;

@@ -15,12 +15,13 @@ import { encodeReply, Verbatim } from "../resp/reply-writer.ts";
 import { clientCommand, type ListedClient } from "./client-commands.ts";
 import { facadeReply } from "./cluster-facade.ts";
 import { FanOutGather, InfoGather } from "./fan-out.ts";
-import type { Gather } from "./gather.ts";
 import { keysSlot, MIXED, split } from "./multi-key.ts";
 import { ErrorKind, metrics } from "../metrics/recorder.ts";
 import type { AdminContext } from "./admin-commands.ts";
 import { answerLocally, resetSession, type LocalContext, type LocalSession } from "./local-commands.ts";
 import { acquire, ASKING_REQUEST, Kind, release, setReply, type ReplySink, type Request } from "./request.ts";
+import { ReplicaReads } from "./replica-reads.ts";
+import { Retry } from "./retry.ts";
 import { startScan } from "./scan.ts";
 import { ScriptMemory } from "./scripts.ts";
 import type { Session, SessionHost } from "../session/session.ts";
@@ -85,17 +86,40 @@ export class Router implements BackendEvents, SessionHost {
   private readonly scratch = new Frame();
   private readonly sessions = new Sessions(this);
   private readonly pubsub: PubSub;
-  readonly retryTimeoutMs: number;
+  /** What predixy's subscriber connections are opened with; updated in place by a reload. */
+  private readonly pubsubOpts: { auth: RouterOptions["auth"]; connectTimeoutMs: number; tls: BackendTls | null };
   private readonly local: LocalContext;
+  /** Commands waiting to be sent again: parked, backing off, or held (router/retry.ts). */
+  readonly retry: Retry;
+  /** Where read-only commands go (`read_from`). */
+  readonly reads = new ReplicaReads();
 
   constructor(
     readonly topology: Topology,
     private readonly opts: RouterOptions,
     readonly stats: Stats,
   ) {
-    this.retryTimeoutMs = opts.retryTimeoutMs;
     this.local = { acl: opts.acl, admin: opts.admin };
-    this.pubsub = new PubSub(this, { auth: opts.auth, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls });
+    this.pubsubOpts = { auth: opts.auth, connectTimeoutMs: opts.connectTimeoutMs, tls: opts.tls };
+    this.pubsub = new PubSub(this, this.pubsubOpts);
+    this.retry = new Retry({
+      send: (req) => this.send(req),
+      finish: (req, buf, start, end) => this.finish(req, buf, start, end),
+      drop: (req) => this.drop(req),
+    }, topology, stats, opts);
+  }
+
+  /** How long commands (and sessions' blocking calls) may wait for a node; a reload changes it. */
+  get retryTimeoutMs(): number {
+    return this.opts.retryTimeoutMs;
+  }
+
+  /** Applies reloaded options (SIGHUP); commands already waiting keep their deadlines. */
+  configure(opts: Partial<RouterOptions>): void {
+    Object.assign(this.opts, opts);
+    if (opts.acl !== undefined) this.local.acl = opts.acl;
+    if (opts.auth !== undefined) this.pubsubOpts.auth = opts.auth;
+    if (opts.connectTimeoutMs !== undefined) this.pubsubOpts.connectTimeoutMs = opts.connectTimeoutMs;
   }
 
   /** Handles one complete command from `c`. Its reply will reach `c` in request order. */
@@ -307,9 +331,10 @@ export class Router implements BackendEvents, SessionHost {
     return req;
   }
 
-  /** Sends a new request, or holds it while its client has a command being retried. */
+  /** Sends a new request, or holds it while its client has an older command for its slot waiting to be resent. */
   go(req: Request): void {
-    if (req.sink!.retrying > 0) this.hold(req);
+    if (req.gather !== null) this.retry.sendParts(req);
+    else if (this.retry.mustWait(req)) this.retry.hold(req);
     else this.send(req);
   }
 
@@ -403,93 +428,48 @@ export class Router implements BackendEvents, SessionHost {
       .then((replies) => { metrics.tick(); this.finish(req, killReply(replies)); });
   }
   /**
-   * While one of a client's commands is being retried, its later commands wait for it:
-   * otherwise SET k 2 could reach the node before the retried SET k 1.
-   */
-  private hold(req: Request): void {
-    req.held = true;
-    // A part of a split command waits in its parent, the entry of the client's reply order.
-    const entry = req.parent ?? req;
-    if (entry === req || !entry.held) {
-      entry.held = true;
-      req.sink!.held++;
-    }
-    // Its time budget runs while it waits, so a client's waits do not add up one retry after another.
-    if (req.retryUntil === 0) req.retryUntil = performance.now() + this.opts.retryTimeoutMs;
-  }
-
-  /**
-   * `req`, once retried, has its final reply. Only now may held commands go (in order): had they
-   * followed its resend on the wire, a node recovering between the two would run them first.
-   */
-  private leaveRetry(req: Request): void {
-    const sink = req.sink!;
-    req.inRetry = false;
-    if (--sink.retrying > 0 || sink.held === 0) return;
-    // Collected first: sending can complete requests and unlink them from the FIFO.
-    const waiting: Request[] = [];
-    for (let r = sink.oldestPending(); r !== null; r = r.next) if (r.held) waiting.push(r);
-    for (const r of waiting) {
-      if (sink.retrying > 0) break; // one of them needs a retry itself: the rest wait for it
-      r.held = false;
-      sink.held--;
-      this.send(r);
-    }
-  }
-
-  /**
    * The table moved these requests' slots away from the node they went to. Those `inFlight`
-   * hold their client's later commands until they have their final reply (after the MOVED, or
-   * from the old node itself), as behind a retry, so nothing of the client's overtakes them on
-   * the new owner. Those `unsent` are sent again now, in order, by the new table.
+   * hold their client's later commands for those slots until they have their final reply
+   * (after the MOVED, or from the old node itself), so nothing of the client's overtakes them
+   * on the new owner. Those `unsent` are sent again now, in order, by the new table.
    */
   slotsMoved(inFlight: Request[], unsent: Request[]): void {
-    for (const req of inFlight) {
-      const sink = req.sink;
-      if (sink === null || sink.closed || req.inRetry) continue;
-      req.inRetry = true;
-      sink.retrying++;
-    }
+    for (const req of inFlight) this.retry.enter(req);
     for (const req of unsent) this.send(req);
   }
 
-  /** Sends `req` to its target, else the node serving its slot (any master when keyless); a gathered command's parts. */
+  /** The table, or the cluster's verdict on a node, changed: parked commands may have a node now. */
+  wakeParked(): void {
+    this.retry.wake();
+  }
+
+  /**
+   * Sends `req` to its target, else the node serving its slot (any master when keyless); a
+   * gathered command's parts. Parks it while that node is not available.
+   */
   private send(req: Request): void {
-    if (req.gather !== null) return this.sendParts(req.gather);
+    if (req.gather !== null) return this.retry.sendParts(req);
     if (req.upload !== null && !this.unstream(req)) return this.finish(req, this.streamLost(req));
-    const node = req.target ?? (req.slot >= 0 ? this.topology.table.nodeFor(req.slot) : this.anyMaster());
+    let node = req.target;
     if (node === null) {
-      // A failover can leave a slot briefly unserved: wait for the new owner within the deadline.
-      this.topology.requestRefresh();
-      if (!this.retryLater(req)) this.finish(req, R.ERR_NO_NODE);
+      const table = this.topology.table;
+      if (req.slot < 0) node = this.anyMaster();
+      else if (this.reads.enabled && req.spec!.readonly) node = this.reads.pick(table, req.slot, req.affinity);
+      else node = table.nodeFor(req.slot);
+    }
+    if (node === null || !node.available) {
+      // A failover leaves a slot unserved, or its master silent, for a while: wait for the new owner.
+      if (!this.retry.park(req, node)) this.finish(req, Retry.parkedError(node));
       return;
     }
-    if (!node.reachable) return this.waitForNode(req, node);
     node.send(req);
-  }
-
-  /** Sends the parts not sent yet; a held parent's retry budget, counted from its arrival, becomes theirs. */
-  private sendParts(g: Gather): void {
-    const until = g.parent.retryUntil;
-    for (const p of g.parts) {
-      if (!p.held) continue;
-      p.held = false;
-      if (p.retryUntil === 0) p.retryUntil = until;
-      this.send(p);
-    }
-  }
-
-  /** `node` is backing off after failed connects: retry later (a refresh may name another), no new connect now. */
-  private waitForNode(req: Request, node: BackendNode): void {
-    this.topology.requestRefresh();
-    if (!this.retryLater(req)) this.finish(req, R.errorReply(`CLUSTERDOWN node ${node.addr} is unreachable`));
   }
 
   anyMaster(): BackendNode | null {
     const masters = this.topology.table.masters;
     for (let i = 0; i < masters.length; i++) {
       const n = masters[this.anyCursor++ % masters.length];
-      if (n.reachable) return n;
+      if (n.available) return n;
     }
     return masters.length ? masters[0] : null;
   }
@@ -502,7 +482,7 @@ export class Router implements BackendEvents, SessionHost {
       release(req);
       return;
     }
-    if (req.inRetry) this.leaveRetry(req);
+    if (req.inRetry) this.retry.leave(req);
     setReply(req, buf, start, end);
     sink.complete(req);
   }
@@ -510,7 +490,7 @@ export class Router implements BackendEvents, SessionHost {
   /** A part's final reply; the last one makes its parent's reply (or releases all if the client went). */
   private partDone(part: Request, buf: Uint8Array, start: number, end: number): void {
     const parent = part.parent!, sink = parent.sink!, g = parent.gather!;
-    if (part.inRetry && !sink.closed) this.leaveRetry(part);
+    if (part.inRetry && !sink.closed) this.retry.leave(part);
     setReply(part, buf, start, end);
     part.done = true;
     if (--g.waiting > 0) return;
@@ -557,11 +537,17 @@ export class Router implements BackendEvents, SessionHost {
     if (req.kind !== Kind.CLIENT) {
       if (req.kind === Kind.AUTH) {
         if (buf[start] === MINUS) conn.close(`refused AUTH: ${decoder.decode(buf.subarray(start + 1, end - 2))}`, true);
-        else this.topology.node(conn.opts.host, conn.opts.port).noteConnect(true);
+        else if (conn.node.noteConnect(true)) this.retry.wake();
+      } else if (req.kind === Kind.INFO) {
+        this.reads.onInfo(conn.node, buf, start, end);
       }
       return;
     }
-    if (buf[start] === MINUS && this.redirect(req, buf, start, end, conn)) return;
+    if (buf[start] === MINUS) {
+      if (this.redirect(req, buf, start, end, conn)) return;
+    } else if (conn.clusterDownSince !== 0) {
+      conn.clusterDownSince = 0;
+    }
     this.finish(req, buf, start, end);
   }
 
@@ -577,9 +563,9 @@ export class Router implements BackendEvents, SessionHost {
       // An older command of the client, sent before this one, is being retried (a multi-key
       // part met TRYAGAIN) or waits: going now would overtake it. Held in the client's order
       // (then out of retry itself, so that the last retry to end releases them all in order).
-      if (this.behindOlder(req)) {
-        this.hold(req);
-        if (req.inRetry) this.leaveRetry(req);
+      if (this.retry.behindOlder(req)) {
+        this.retry.hold(req);
+        if (req.inRetry) this.retry.leave(req);
         return true;
       }
       const target = parseRedirect(buf, s + (moved ? MOVED.length : ASK.length), end - 2, conn.opts.host);
@@ -590,15 +576,15 @@ export class Router implements BackendEvents, SessionHost {
         return true;
       }
       const node = this.topology.node(target.host, target.port);
-      if (!node.reachable) {
-        this.waitForNode(req, node);
+      if (!node.available) {
+        if (!this.retry.park(req, node)) this.finish(req, Retry.parkedError(node));
         return true;
       }
       if (moved) {
         this.topology.requestRefresh();
         // A second MOVED for one command: the nodes disagree for a moment (the last step of a
         // slot's move, target and source told in turn); back off and ask the table again.
-        if (req.redirects > 1 && this.retryLater(req)) {
+        if (req.redirects > 1 && this.retry.later(req)) {
           setReply(req, buf, start, end);
           return true;
         }
@@ -617,27 +603,21 @@ export class Router implements BackendEvents, SessionHost {
         return true;
       }
     }
-    if (startsWith(buf, s, end, TRYAGAIN) || startsWith(buf, s, end, CLUSTERDOWN) ||
-        startsWith(buf, s, end, LOADING) || startsWith(buf, s, end, MASTERDOWN) ||
-        startsWith(buf, s, end, READONLY)) {
+    const down = startsWith(buf, s, end, CLUSTERDOWN) || startsWith(buf, s, end, LOADING) || startsWith(buf, s, end, MASTERDOWN);
+    if (down || startsWith(buf, s, end, TRYAGAIN) || startsWith(buf, s, end, READONLY)) {
       // READONLY: we wrote to a node demoted by a failover; the next table knows the new master.
       this.topology.requestRefresh();
-      if (this.retryLater(req)) {
+      // A node that has answered nothing but "down" for longer than the budget is down for good
+      // as far as waiting goes: its errors are passed on at once until it answers otherwise.
+      if (down) {
+        const now = performance.now();
+        if (conn.clusterDownSince === 0) conn.clusterDownSince = now;
+        else if (now - conn.clusterDownSince > this.opts.retryTimeoutMs) return false;
+      }
+      if (this.retry.later(req)) {
         setReply(req, buf, start, end);
         return true;
       }
-    }
-    return false;
-  }
-
-  /** Whether a command of `req`'s client older than it is being retried or is held. */
-  private behindOlder(req: Request): boolean {
-    const sink = req.sink!;
-    if (sink.retrying === 0 && sink.held === 0) return false;
-    const entry = req.parent ?? req;
-    for (let r = sink.oldestPending(); r !== null && r !== entry; r = r.next) {
-      if (r.inRetry || r.held) return true;
-      if (r.gather !== null) for (const p of r.gather.parts) if (p.inRetry) return true;
     }
     return false;
   }
@@ -652,49 +632,11 @@ export class Router implements BackendEvents, SessionHost {
     return this.scripts.preloadScript(argText(f, 1));
   }
 
-  /**
-   * Schedules a resend with backoff while the request's retry deadline allows. If an older
-   * command of the same client is already waiting to be retried, this one is held behind it
-   * instead, so the two reach the node in the order they were sent.
-   */
-  private retryLater(req: Request): boolean {
-    const now = performance.now();
-    if (req.retryUntil === 0) req.retryUntil = now + this.opts.retryTimeoutMs;
-    if (now >= req.retryUntil) return false;
-    const sink = req.sink!;
-    if (!req.inRetry && sink.retrying > 0) {
-      this.hold(req);
-      return true;
-    }
-    if (!req.inRetry) {
-      req.inRetry = true;
-      sink.retrying++;
-      // The client's replies already in hand must not wait out the backoff.
-      sink.flushSoon();
-    }
-    this.stats.retries++;
-    metrics.retried(req.spec === null ? 0 : req.spec.id);
-    const delay = Math.min(200, 10 * 2 ** req.retries++);
-    setTimeout(resend, Math.min(delay, req.retryUntil - now), this, req);
-    return true;
-  }
-
-  /** @internal timer target: resend unless the client has gone; out of time, give the last error. */
-  resendNow(req: Request): void {
-    if (req.sink === null || req.sink.closed) return this.drop(req);
-    metrics.tick();
-    req.errKind = ErrorKind.NONE;
-    if (performance.now() >= req.retryUntil && req.replyEnd > req.replyStart) {
-      return this.finish(req, req.reply, req.replyStart, req.replyEnd);
-    }
-    this.send(req);
-  }
-
   onLost(req: Request, written: boolean, reason: string): void {
     if (req.session !== null) return req.session.onLost(req, written, reason);
     if (req.kind !== Kind.CLIENT) return;
     // A command that never left, or a read, can safely run elsewhere; a write that may have run cannot.
-    if ((!written || req.spec?.readonly) && this.retryLater(req)) return;
+    if ((!written || req.spec?.readonly) && this.retry.later(req)) return;
     this.finish(req, this.lostReply(written, reason));
   }
 
@@ -718,12 +660,12 @@ export class Router implements BackendEvents, SessionHost {
 
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void {
     if (this.stopping) return;
-    const node = this.topology.node(conn.opts.host, conn.opts.port);
+    const node = conn.node;
     // Only failures to connect back off new connects: a dropped idle connection says nothing of the node.
     // With AUTH, a connection is good only once AUTH is accepted (onReply), else a node refusing
     // it would be retried every 100 ms for good.
     if (state === ConnEvent.FAILED) node.noteConnect(false);
-    else if (state === ConnEvent.UP && conn.opts.authRequest === null) node.noteConnect(true);
+    else if (state === ConnEvent.UP && conn.opts.authRequest === null && node.noteConnect(true)) this.retry.wake();
     if (state === ConnEvent.UP || state === ConnEvent.CLOSED) {
       log.debug("{event} {addr}: {reason}", { event: state === ConnEvent.UP ? "connected to" : "closed", addr: node.addr, reason });
       return;
@@ -731,6 +673,20 @@ export class Router implements BackendEvents, SessionHost {
     if (state === ConnEvent.LOST) log.warn("connection to {addr} lost: {reason}", { addr: node.addr, reason });
     else log.warn("connection to {addr} failed: {reason}", { addr: node.addr, reason });
     this.topology.requestRefresh();
+  }
+
+  /** The health check found `node` silent: new commands for it wait instead of piling onto it. */
+  nodeStalled(node: BackendNode): void {
+    log.warn("node {addr} has left a command unanswered for health_check_timeout_ms: commands for it wait (up to retry_timeout_ms) until it answers or its slots move", { addr: node.addr });
+    this.topology.requestRefresh();
+    // A replica carries only reads: they can be answered elsewhere now rather than at command_timeout_ms.
+    if (node.readonly) node.closeBusy("not answering; its reads go to another node");
+  }
+
+  onNodeAnswered(node: BackendNode): void {
+    if (!node.noteStalled(false)) return;
+    log.info("node {addr} answers again", { addr: node.addr });
+    this.retry.wake();
   }
 }
 
@@ -743,10 +699,6 @@ function killReply(replies: RespValue[]): Uint8Array {
   const errors = replies.filter((r): r is RespError => r instanceof RespError);
   const other = errors.find((e) => !e.message.startsWith("NOTBUSY"));
   return R.errorReply((other ?? errors[0])?.message ?? "ERR unexpected reply");
-}
-
-function resend(router: Router, req: Request): void {
-  router.resendNow(req);
 }
 
 function keySlot(f: Frame, i: number): number {

@@ -54,7 +54,7 @@ export class PinnedPool {
     const conn = new BackendConn({
       host: this.node.host, port: this.node.port, bufferSize: this.opts.bufferSize,
       connectTimeoutMs: this.opts.connectTimeoutMs, authRequest, nodeId: this.node.id, tls: this.opts.tls,
-    }, this.events);
+    }, this.events, this.node);
     this.lent.add(conn);
     metrics.pinnedOpened(this.node.id);
     return conn;

@@ -1,55 +1,91 @@
-// A growable byte buffer that collects output for one socket and writes it with backpressure.
+// A byte queue that collects output for one socket and writes it with backpressure.
 
 import type { Socket } from "bun";
 import { copyBytes } from "./copy-bytes.ts";
 
+/**
+ * The contiguous buffer grows (doubling) up to this; past it, bytes go to segments of this
+ * size. A backlog of hundreds of MB (a client that does not read) then costs no copy larger
+ * than this, where doubling one buffer copied it whole at each step and stalled the event
+ * loop (and every other client) for tens of milliseconds at a time.
+ */
+const SEGMENT = 1024 * 1024;
+
 /** Output bytes waiting for one socket: appended by many producers, written once per tick. */
 export class ByteQueue {
   private buf: Uint8Array;
-  /** Bytes before `start` were written already; the queued bytes are buf[start, len). */
+  /** Bytes before `start` were written already; the queued bytes are buf[start, len), then the segments. */
   private start = 0;
   private len = 0;
+  /** Past the buffer: full segments (exact views), oldest first from `sealedAt`, then `tail`. */
+  private sealed: Uint8Array[] = [];
+  private sealedAt = 0;
+  private sealedBytes = 0;
+  private tail: Uint8Array | null = null;
+  private tailLen = 0;
+  private readonly cap: number;
 
-  constructor(private readonly initial: number) {
+  /** `segment`: the size past which the buffer stops growing and segments start (tests make it small). */
+  constructor(private readonly initial: number, private readonly segment = SEGMENT) {
     this.buf = new Uint8Array(initial);
+    this.cap = Math.max(initial, segment);
   }
 
   get size(): number {
-    return this.len - this.start;
+    return this.len - this.start + this.sealedBytes + this.tailLen;
   }
 
   append(src: Uint8Array): void {
-    const n = src.length;
-    if (this.len + n > this.buf.length) this.makeRoom(n);
-    this.buf.set(src, this.len);
-    this.len += n;
+    this.appendRange(src, 0, src.length);
   }
 
   appendRange(src: Uint8Array, start: number, end: number): void {
     const n = end - start;
-    if (this.len + n > this.buf.length) this.makeRoom(n);
-    this.len = copyBytes(this.buf, this.len, src, start, end);
+    if (this.tail === null) {
+      if (this.len + n <= this.buf.length || this.makeRoom(n)) {
+        this.len = copyBytes(this.buf, this.len, src, start, end);
+        return;
+      }
+    }
+    this.appendSegment(src, start, end);
   }
 
   /**
-   * Room for `n` more bytes at the end. The written bytes at the front are reclaimed in place
-   * only once there are at least as many of them as queued ones (else the buffer grows), so a
-   * socket that drains a little at a time under a large backlog does not make every append move
-   * the whole backlog.
+   * Room for `n` more bytes at the end of the buffer, or false when that would take it past
+   * `cap` (the bytes then go to a segment). The written bytes at the front are reclaimed in
+   * place only once there are at least as many of them as queued ones (else the buffer grows),
+   * so a socket that drains a little at a time under a large backlog does not make every append
+   * move the whole backlog.
    */
-  private makeRoom(n: number): void {
+  private makeRoom(n: number): boolean {
     const live = this.len - this.start;
     if (live + n <= this.buf.length && this.start >= live) {
       this.buf.copyWithin(0, this.start, this.len);
     } else {
+      if (live + n > this.cap && live > 0) return false;
       let cap = this.buf.length * 2;
       while (cap < live + n) cap *= 2;
-      const next = new Uint8Array(cap);
+      const next = new Uint8Array(Math.max(live + n, Math.min(cap, this.cap)));
       next.set(this.buf.subarray(this.start, this.len));
       this.buf = next;
     }
     this.start = 0;
     this.len = live;
+    return true;
+  }
+
+  private appendSegment(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (this.tail !== null && this.tailLen + n <= this.tail.length) {
+      this.tailLen = copyBytes(this.tail, this.tailLen, src, start, end);
+      return;
+    }
+    if (this.tail !== null) {
+      this.sealed.push(this.tail.subarray(0, this.tailLen));
+      this.sealedBytes += this.tailLen;
+    }
+    this.tail = new Uint8Array(Math.max(this.segment, n));
+    this.tailLen = copyBytes(this.tail, 0, src, start, end);
   }
 
   /**
@@ -57,21 +93,58 @@ export class ByteQueue {
    * rest stays queued for the next `drain`. Bun's write() does not buffer what it refuses.
    */
   writeTo(socket: Socket<unknown>): boolean {
-    const live = this.len - this.start;
-    if (live === 0) return true;
-    const n = socket.write(this.buf, this.start, live);
-    if (n >= live) {
-      this.start = this.len = 0;
-      // A burst of large replies must not pin a huge buffer for the life of the connection.
-      if (this.buf.length > this.initial * 16) this.buf = new Uint8Array(this.initial);
+    for (;;) {
+      const live = this.len - this.start;
+      if (live > 0) {
+        const n = socket.write(this.buf, this.start, live);
+        if (n < live) {
+          if (n > 0) this.start += n;
+          return false;
+        }
+      }
+      if (!this.promote()) {
+        this.start = this.len = 0;
+        // A burst of large replies must not pin a huge buffer for the life of the connection.
+        if (this.buf.length > this.initial * 16) this.buf = new Uint8Array(this.initial);
+        return true;
+      }
+    }
+  }
+
+  /** The buffer is written out: the next segment (if any) becomes the buffer. */
+  private promote(): boolean {
+    if (this.sealedAt < this.sealed.length) {
+      const next = this.sealed[this.sealedAt];
+      this.sealed[this.sealedAt++] = EMPTY;
+      this.sealedBytes -= next.length;
+      if (this.sealedAt === this.sealed.length) {
+        this.sealed = [];
+        this.sealedAt = 0;
+      }
+      this.buf = next;
+      this.start = 0;
+      this.len = next.length;
       return true;
     }
-    if (n > 0) this.start += n;
+    if (this.tail !== null) {
+      this.buf = this.tail;
+      this.start = 0;
+      this.len = this.tailLen;
+      this.tail = null;
+      this.tailLen = 0;
+      return true;
+    }
     return false;
   }
 
   clear(): void {
     this.start = this.len = 0;
+    this.sealed = [];
+    this.sealedAt = this.sealedBytes = 0;
+    this.tail = null;
+    this.tailLen = 0;
     if (this.buf.length > this.initial) this.buf = new Uint8Array(this.initial);
   }
 }
+
+const EMPTY = new Uint8Array(0);

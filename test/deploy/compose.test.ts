@@ -71,6 +71,6 @@ describe("in step with config.yaml and the image", () => {
   });
 
   test("the stop grace period covers the drain", () => {
-    expect(Number(/^(\d+)s$/.exec(predixy.stop_grace_period)![1])).toBeGreaterThan(cfg.cluster.commandTimeoutMs / 1000);
+    expect(Number(/^(\d+)s$/.exec(predixy.stop_grace_period)![1])).toBeGreaterThan(cfg.server.drainTimeoutMs / 1000);
   });
 });

@@ -140,10 +140,10 @@ describe("in step with predixy and its image", () => {
     expect(container.ports.find((p: Obj) => p.name === target).containerPort).toBe(cfg.server.port);
   });
 
-  test("the grace period covers preStop, the drain (command_timeout_ms) and a margin", () => {
+  test("the grace period covers preStop, the drain (drain_timeout_ms) and a margin", () => {
     const preStop = container.lifecycle.preStop.sleep.seconds;
     expect(preStop).toBeGreaterThanOrEqual(3);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStop + Math.ceil(cfg.cluster.commandTimeoutMs / 1000) + 5);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStop + Math.ceil(cfg.server.drainTimeoutMs / 1000) + 5);
   });
 
   test("resources are requested, and the memory limit leaves room for the measured peak and a probe", () => {

@@ -38,6 +38,8 @@ export interface FakeNodeOptions {
   slots?: SlotRange[];
   /** When set, commands other than AUTH/HELLO/QUIT before a matching AUTH get -NOAUTH. */
   password?: string;
+  /** Address to listen on (default 127.0.0.1; any 127.x.y.z is loopback too). */
+  host?: string;
 }
 
 export interface FakeNode {
@@ -59,6 +61,10 @@ export interface FakeNode {
   count(name: string): number;
   /** Closes every open connection from the node's side. */
   dropAll(): void;
+  /** Like SIGSTOP: connections are accepted and read, but every reply is held back until thaw(). */
+  freeze(): void;
+  /** Like SIGCONT: the held replies go out, in order, and the node answers again. */
+  thaw(): void;
   stop(): void;
 }
 
@@ -77,6 +83,8 @@ interface ConnState extends FakeConn {
   frame: Frame;
   /** Bytes the socket did not take yet (Bun's write does not buffer). */
   pending: Uint8Array[];
+  /** Replies held back while the node is frozen. */
+  held: (string | Uint8Array)[];
 }
 
 const decoder = new TextDecoder();
@@ -89,6 +97,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
   const closed = new Set<ConnState>();
   let bytesIn = 0;
   let listener: TCPSocketListener<ConnState> | null = null;
+  let frozen = false;
 
   const node: FakeNode = {
     port,
@@ -106,6 +115,13 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
     dropAll() {
       for (const c of conns) if (!closed.has(c)) c.close();
     },
+    freeze() {
+      frozen = true;
+    },
+    thaw() {
+      frozen = false;
+      for (const c of conns) for (const raw of c.held.splice(0)) send(c, raw);
+    },
     stop() {
       node.dropAll();
       listener?.stop(true);
@@ -115,6 +131,7 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
 
   const send = (c: ConnState, raw: string | Uint8Array) => {
     if (closed.has(c)) return;
+    if (frozen) { c.held.push(raw); return; }
     const bytes = typeof raw === "string" ? encoder.encode(raw) : raw;
     if (c.pending.length > 0) { c.pending.push(bytes); return; }
     const n = c.sock.write(bytes);
@@ -164,13 +181,13 @@ export function startFakeNode(port: number, handler: FakeHandler = () => DEFAULT
 
   let nextId = 1;
   listener = Bun.listen<ConnState>({
-    hostname: "127.0.0.1",
+    hostname: opts.host ?? "127.0.0.1",
     port,
     socket: {
       open(sock) {
         const c: ConnState = {
           id: nextId++, received: [], authed: false, stalled: false,
-          sock, input: new InputBuffer(4096), frame: new Frame(), pending: [],
+          sock, input: new InputBuffer(4096), frame: new Frame(), pending: [], held: [],
           write: (raw) => send(c, raw),
           close: () => {
             if (closed.has(c)) return;

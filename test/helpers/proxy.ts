@@ -40,14 +40,7 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
   if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const dir = mkdtempSync(join(tmpdir(), "predixy-test-"));
   const file = extra.configFile ?? join(dir, "predixy.toml");
-  if (extra.configFile === undefined) writeFileSync(file, [
-    "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
-    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
-    extra.rest ?? "",
-    // No admin server unless the test asks for one: the default port would be shared by every test proxy.
-    extra.rest?.includes("[admin]") ? "" : "[admin]\nport = 0",
-    extra.rest?.includes("[log]") ? "" : "[log]\nlevel = \"info\"",
-  ].join("\n"));
+  if (extra.configFile === undefined) writeFileSync(file, proxyConfig(port, entryPoints, extra));
   const argv = [process.execPath, join(ROOT, "src/main.ts"), "-c", file];
   if (extra.openFiles !== undefined) argv.unshift("sh", "-c", `ulimit -n ${extra.openFiles} && exec "$0" "$@"`);
   const proc = Bun.spawn(argv, {
@@ -81,6 +74,18 @@ export async function startProxy(port: number, entryPoints: string[], extra: Pro
       clearTimeout(killer);
     },
   };
+}
+
+/** The config file startProxy writes (tests rewrite it to test SIGHUP). */
+export function proxyConfig(port: number, entryPoints: string[], extra: ProxyExtra = {}): string {
+  return [
+    "[server]", `bind = "127.0.0.1"`, `port = ${port}`, extra.server ?? "",
+    "[cluster]", `entry_points = ${JSON.stringify(entryPoints)}`, extra.cluster ?? "",
+    extra.rest ?? "",
+    // No admin server unless the test asks for one: the default port would be shared by every test proxy.
+    extra.rest?.includes("[admin]") ? "" : "[admin]\nport = 0",
+    extra.rest?.includes("[log]") ? "" : "[log]\nlevel = \"info\"",
+  ].join("\n");
 }
 
 /** Sends raw bytes and collects what comes back until `until` matches or the peer closes. */

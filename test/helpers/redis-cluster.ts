@@ -14,6 +14,8 @@ export interface ClusterOptions {
   host?: string;
   /** If set: requirepass + masterauth on every node. */
   password?: string;
+  /** cluster-node-timeout (default 3000): how long a silent node takes to be failed over. */
+  nodeTimeoutMs?: number;
   /**
    * If set: the nodes listen with TLS only (tls-port on the node ports, port 0), and use TLS
    * for the cluster bus and replication, with client certificates required.
@@ -106,7 +108,7 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterHandle>
   const nodes: ClusterNode[] = [];
   try {
     // Settle every start before judging, so a failure never leaves a sibling half-started and unrecorded.
-    const started = await Promise.allSettled(ports.map((p) => startNode(dir, host, p, access, deadline)));
+    const started = await Promise.allSettled(ports.map((p) => startNode(dir, host, p, access, deadline, opts.nodeTimeoutMs ?? 3000)));
     for (const s of started) if (s.status === "rejected") throw s.reason;
     for (const s of started) if (s.status === "fulfilled") nodes.push(s.value);
     const addrs = ports.map((p) => `${host}:${p}`);
@@ -172,7 +174,7 @@ function cliFlags(a: Access): string[] {
   return out;
 }
 
-async function startNode(dir: string, host: string, port: number, access: Access, deadline: number): Promise<ClusterNode> {
+async function startNode(dir: string, host: string, port: number, access: Access, deadline: number, nodeTimeoutMs: number): Promise<ClusterNode> {
   const { password, tls } = access;
   const nodeDir = join(dir, String(port));
   await mkdir(nodeDir, { recursive: true });
@@ -182,7 +184,7 @@ async function startNode(dir: string, host: string, port: number, access: Access
     ...(tls ? ["--port", "0", "--tls-port", String(port), "--tls-cluster", "yes", "--tls-replication", "yes",
       "--tls-cert-file", tls.certFile, "--tls-key-file", tls.keyFile, "--tls-ca-cert-file", tls.caFile] : ["--port", String(port)]),
     "--bind", host,
-    "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "3000",
+    "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", String(nodeTimeoutMs),
     "--dir", nodeDir, "--daemonize", "yes", "--pidfile", pidFile, "--logfile", join(nodeDir, "redis.log"),
     "--save", "", "--appendonly", "no", "--protected-mode", "no",
     // Replicas would otherwise wait 5s for more replicas before a diskless full sync starts.

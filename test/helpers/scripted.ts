@@ -7,13 +7,21 @@ import { startProxy, type ProxyExtra, type ProxyHandle } from "./proxy.ts";
 
 /**
  * Hands out ports `from`–`to`, each once per run (so a test never meets a previous test's
- * lingering socket), and undoes everything a test started after it.
+ * lingering socket), and undoes everything a test started after it. With `proxyPorts`,
+ * proxies take theirs from that range instead, in turn.
  */
-export function scripted(from: number, to: number) {
+export function scripted(from: number, to: number, proxyPorts?: [number, number]) {
   let next = from;
   const port = (): number => {
     if (next > to) throw new Error(`out of test ports ${from}-${to}`);
     return next++;
+  };
+  let nextProxy = proxyPorts?.[0] ?? 0;
+  const proxyPort = (): number => {
+    if (proxyPorts === undefined) return port();
+    const p = nextProxy;
+    nextProxy = p >= proxyPorts[1] ? proxyPorts[0] : p + 1;
+    return p;
   };
   const cleanups: (() => unknown)[] = [];
   afterEach(async () => {
@@ -21,6 +29,7 @@ export function scripted(from: number, to: number) {
   });
   return {
     port,
+    proxyPort,
     cleanups,
     fake(handler?: FakeHandler, opts?: FakeNodeOptions): FakeNode {
       const node = startFakeNode(port(), handler, opts);
@@ -28,7 +37,7 @@ export function scripted(from: number, to: number) {
       return node;
     },
     async proxyFor(nodes: FakeNode[], extra: ProxyExtra = {}): Promise<ProxyHandle> {
-      const p = await startProxy(port(), nodes.map((n) => `127.0.0.1:${n.port}`), extra);
+      const p = await startProxy(proxyPort(), nodes.map((n) => `127.0.0.1:${n.port}`), extra);
       cleanups.push(() => p.stop());
       return p;
     },

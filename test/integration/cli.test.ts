@@ -62,12 +62,6 @@ test("a missing config file and an unknown flag exit 2", () => {
   expect(r.err).toContain("Usage");
 });
 
-test("no reachable entry point: a clear error and exit 1", () => {
-  const r = run("-c", file("down.toml", `[server]\nport = 7899\n[cluster]\nentry_points = ["127.0.0.1:1"]\nconnect_timeout_ms = 200\n`));
-  expect(r.code).toBe(1);
-  expect(r.err).toContain("no entry point answered CLUSTER SLOTS");
-});
-
 describe("--ping", () => {
   const PORT = 8595;
 

@@ -94,23 +94,46 @@ test("pipelined commands that all need a retry are retried in the order sent", a
 });
 
 test("commands held behind a retry share its time budget instead of each starting a new one", async () => {
+  // The later commands are for k0's slot (hash tag): held behind it, and timed from their arrival.
+  const keys = ["{k0}1", "{k0}2", "{k0}3", "{k0}4", "{k0}5"];
   const later: Promise<string | null>[] = [];
   const a = fake((args) => {
     if (args[0] !== "GET") return DEFAULT;
     // Sent as k0 is being retried: held behind it, and timed from then, not from their release.
-    if (args[1] === "k0" && later.length === 0 && sent(a, "GET", "k0") === 2) for (const k of ["k1", "k2", "k3", "k4", "k5"]) later.push(c.get(k).catch((e: Error) => e.message));
+    if (args[1] === "{k0}" && later.length === 0 && sent(a, "GET", "{k0}") === 2) for (const k of keys) later.push(c.get(k).catch((e: Error) => e.message));
     return err("TRYAGAIN Multiple keys request during rehashing of slot");
   });
   const p = await proxyFor([a], { cluster: "retry_timeout_ms = 300" });
   const c = client(p);
-  const first = c.get("k0").catch((e: Error) => e.message);
+  const first = c.get("{k0}").catch((e: Error) => e.message);
   await waitFor(() => later.length === 5, "k0's first retry");
   const replies = await Promise.all([first, ...later]);
   expect(new Set(replies)).toEqual(new Set(["TRYAGAIN Multiple keys request during rehashing of slot"]));
-  expect(sent(a, "GET", "k0")).toBeGreaterThan(2);
+  expect(sent(a, "GET", "{k0}")).toBeGreaterThan(2);
   // By the time k0 gives up, their budget is nearly spent too: an attempt or two each, not a new
   // series of five (10, 20, 40, 80, 160 ms backoff within 300 ms).
-  for (const k of ["k1", "k2", "k3", "k4", "k5"]) expect(sent(a, "GET", k)).toBeLessThanOrEqual(3);
+  for (const k of keys) expect(sent(a, "GET", k)).toBeLessThanOrEqual(3);
+});
+
+test("a client's commands for other slots are not held behind its command being retried", async () => {
+  // The client's GET of k0 is refused until the test lets it through; its GET of another slot,
+  // sent after, reaches the node meanwhile (its reply is still given after k0's: reply order).
+  let open = false;
+  const a = fake((args) => {
+    if (args[0] !== "GET") return DEFAULT;
+    if (args[1] === "k0" && !open) return err("TRYAGAIN Multiple keys request during rehashing of slot");
+    return bulk(`v:${args[1]}`);
+  });
+  const p = await proxyFor([a], { cluster: "retry_timeout_ms = 10000" });
+  const c = client(p);
+  const first = c.get("k0");
+  await waitFor(() => sent(a, "GET", "k0") >= 2, "k0's first retry");
+  const second = c.get("other");
+  await waitFor(() => sent(a, "GET", "other") === 1, "the other slot's GET to reach the node while k0 is retried");
+  expect(sent(a, "GET", "other")).toBe(1);
+  open = true;
+  expect(await first).toBe("v:k0");
+  expect(await second).toBe("v:other");
 });
 
 /** Two fake nodes sharing the slots: `a` serves 0–8191, `b` 8192–16383. */

@@ -8,7 +8,7 @@ const realConnect = Bun.connect;
 afterEach(() => { (Bun as { connect: unknown }).connect = realConnect; });
 
 const lost: Request[] = [];
-const events: BackendEvents = { onReply() {}, onLost(req) { lost.push(req); }, onConnectionState() {} };
+const events: BackendEvents = { onReply() {}, onLost(req) { lost.push(req); }, onConnectionState() {}, onNodeAnswered() {} };
 const bytes = new TextEncoder().encode("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
 
 function request(slot: number, redirects = 0): Request {

@@ -39,11 +39,15 @@ const INT_RANGES: Record<string, [number, number]> = {
   "server.client_idle_timeout_ms": [0, 2 ** 31 - 1],
   "server.client_write_timeout_ms": [0, 2 ** 31 - 1],
   "server.announce_port": [0, 65535],
+  "server.drain_timeout_ms": [0, 2 ** 31 - 1],
   "cluster.refresh_interval_ms": [100, 2 ** 31 - 1],
   "cluster.connect_timeout_ms": [1, 2 ** 31 - 1],
   "cluster.command_timeout_ms": [1, 2 ** 31 - 1],
   "cluster.retry_timeout_ms": [0, 2 ** 31 - 1],
   "cluster.max_redirects": [1, 16],
+  "cluster.health_check_interval_ms": [0, 2 ** 31 - 1],
+  "cluster.health_check_timeout_ms": [1, 2 ** 31 - 1],
+  "cluster.max_replica_lag": [0, Number.MAX_SAFE_INTEGER],
   "pool.size": [1, 1024],
   "pool.min_idle": [0, 64],
   "pool.max_idle": [0, 1024],
@@ -53,6 +57,7 @@ const INT_RANGES: Record<string, [number, number]> = {
   "performance.batch_size": [1, 1000000],
   "performance.max_client_input_bytes": [1024, Number.MAX_SAFE_INTEGER],
   "performance.max_client_output_bytes": [0, 2147483648],
+  "performance.max_memory": [0, Number.MAX_SAFE_INTEGER],
   "performance.max_pubsub_output_bytes": [0, 2147483648],
   "performance.stream_retain_bytes": [0, 2147483648],
   "metrics.slowlog_log_slower_than": [-1, Number.MAX_SAFE_INTEGER],
@@ -99,6 +104,7 @@ max_clients = 500
 password = "s3cret"
 client_idle_timeout_ms = 30000
 client_write_timeout_ms = 1500
+drain_timeout_ms = 0
 [cluster]
 entry_points = ["10.0.0.1:7000", "[fe80::1]:7001", "redis-a.example.com:7002"]
 username = "proxy"
@@ -108,6 +114,10 @@ connect_timeout_ms = 250
 command_timeout_ms = 3000
 retry_timeout_ms = 0
 max_redirects = 16
+health_check_interval_ms = 0
+health_check_timeout_ms = 300
+read_from = "prefer-replica"
+max_replica_lag = 0
 tls = true
 tls_ca_file = "/etc/ca.pem"
 tls_cert_file = "/etc/c.pem"
@@ -145,11 +155,12 @@ buffer_size = 1024
 batch_size = 1000000
 max_client_input_bytes = 2048
 max_client_output_bytes = 1048576
+max_memory = 0
 [log]
 level = "debug"
 `;
     const expected: Config = {
-      server: { bind: "::", port: 7617, maxClients: 500, password: "s3cret", clientIdleTimeoutMs: 30000, clientWriteTimeoutMs: 1500, announceHost: "", announcePort: 0 },
+      server: { bind: "::", port: 7617, maxClients: 500, password: "s3cret", clientIdleTimeoutMs: 30000, clientWriteTimeoutMs: 1500, announceHost: "", announcePort: 0, drainTimeoutMs: 0 },
       cluster: {
         entryPoints: [
           { host: "10.0.0.1", port: 7000 },
@@ -163,6 +174,10 @@ level = "debug"
         commandTimeoutMs: 3000,
         retryTimeoutMs: 0,
         maxRedirects: 16,
+        healthCheckIntervalMs: 0,
+        healthCheckTimeoutMs: 300,
+        readFrom: "prefer-replica",
+        maxReplicaLag: 0,
         tls: true,
         tlsCaFile: "/etc/ca.pem",
         tlsCertFile: "/etc/c.pem",
@@ -180,7 +195,7 @@ level = "debug"
         { name: "ops", rules: [`#${"ab".repeat(32)}`, "on", "+@all", "~*"], clusterUsername: "", clusterPassword: "" },
       ],
       pool: { size: 4, minIdle: 4, maxIdle: 0, maxPinned: 1024 },
-      performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576, maxPubsubOutputBytes: 33554432, streamRetainBytes: 67108864 },
+      performance: { workerThreads: 8, bufferSize: 1024, batchSize: 1000000, maxClientInputBytes: 2048, maxClientOutputBytes: 1048576, maxMemory: 0, maxPubsubOutputBytes: 33554432, streamRetainBytes: 67108864 },
       log: { level: "debug", format: "text" },
       metrics: { enabled: true, slowlogLogSlowerThan: 10000, slowlogMaxLen: 128, hotkeys: 0, hotkeysSampleRate: 100, latencyPercentiles: [50, 99, 99.9] },
       admin: { bind: "127.0.0.1", port: 9380 },
@@ -191,7 +206,7 @@ level = "debug"
   test("omitted keys and sections take their defaults", () => {
     expect(parseConfig(MIN)).toEqual(defaultConfig(EP));
     expect(parseConfig(MIN)).toEqual({
-      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0, clientWriteTimeoutMs: 60000, announceHost: "", announcePort: 0 },
+      server: { bind: "0.0.0.0", port: 6379, maxClients: 10000, password: "", clientIdleTimeoutMs: 0, clientWriteTimeoutMs: 60000, announceHost: "", announcePort: 0, drainTimeoutMs: 5000 },
       cluster: {
         entryPoints: EP,
         username: "",
@@ -199,8 +214,12 @@ level = "debug"
         refreshIntervalMs: 5000,
         connectTimeoutMs: 1000,
         commandTimeoutMs: 5000,
-        retryTimeoutMs: 2000,
+        retryTimeoutMs: 20000,
         maxRedirects: 5,
+        healthCheckIntervalMs: 1000,
+        healthCheckTimeoutMs: 1000,
+        readFrom: "master",
+        maxReplicaLag: 1048576,
         tls: false,
         tlsCaFile: "",
         tlsCertFile: "",
@@ -212,7 +231,7 @@ level = "debug"
       commands: { deny: [...DEFAULT_DENY], rename: {} },
       users: [],
       pool: { size: 1, minIdle: 1, maxIdle: 4, maxPinned: 1024 },
-      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 1073741824, maxPubsubOutputBytes: 33554432, streamRetainBytes: 67108864 },
+      performance: { workerThreads: 1, bufferSize: 65536, batchSize: 256, maxClientInputBytes: 1073741824, maxClientOutputBytes: 134217728, maxMemory: 1073741824, maxPubsubOutputBytes: 33554432, streamRetainBytes: 67108864 },
       log: { level: "info", format: "text" },
       metrics: { enabled: true, slowlogLogSlowerThan: 10000, slowlogMaxLen: 128, hotkeys: 0, hotkeysSampleRate: 100, latencyPercentiles: [50, 99, 99.9] },
       admin: { bind: "127.0.0.1", port: 9380 },
@@ -237,7 +256,7 @@ level = "debug"
   });
 
   test("the schema has exactly the keys of the brief", () => {
-    const nonInt = ["server.bind", "server.password", "server.announce_host", "cluster.entry_points", "cluster.username", "cluster.password",
+    const nonInt = ["server.bind", "server.password", "server.announce_host", "cluster.entry_points", "cluster.username", "cluster.password", "cluster.read_from",
       "log.level", "log.format", "metrics.enabled", "metrics.latency_percentiles", "admin.bind",
       "cluster.tls", "cluster.tls_ca_file", "cluster.tls_cert_file", "cluster.tls_key_file", "cluster.tls_server_name",
       "cluster.tls_verify", "tls.cert_file", "tls.key_file", "tls.key_passphrase", "tls.ca_file", "tls.auth_clients",
@@ -265,6 +284,7 @@ describe("errors name the key", () => {
     ["integer too big for a double", `${MIN}[server]\nmax_clients = 99999999999999999999\n`, "server.max_clients: expected an integer >= 1, got 99999999999999999999"],
     ["timeout past the timer limit", `${MIN}[server]\nclient_idle_timeout_ms = 2147483648\n`, "server.client_idle_timeout_ms: expected an integer from 0 to 2147483647, got 2147483648"],
     ["unknown log level", `${MIN}[log]\nlevel = "warn"\n`, 'log.level: expected one of "trace", "debug", "info", "warning", "error", "fatal", got "warn"'],
+    ["unknown read_from", `[cluster]\nentry_points = ["a:1"]\nread_from = "slave"\n`, 'cluster.read_from: expected one of "master", "prefer-replica", "replica", "any", got "slave"'],
     ["bad bind address", `${MIN}[server]\nbind = "not an address"\n`, 'server.bind: expected an IP address or hostname, got "not an address"'],
     ["missing required entry_points", `[server]\nport = 1\n`, "cluster.entry_points: required"],
     ["missing entry_points in a present section", `[cluster]\nusername = ""\n`, "cluster.entry_points: required"],

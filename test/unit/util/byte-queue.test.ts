@@ -34,6 +34,20 @@ describe("ByteQueue", () => {
     expect(q.size).toBe(0);
   });
 
+  test("past its segment size it queues further segments, written out in order across writes", () => {
+    const q = new ByteQueue(4, 16);
+    const bytes = Array.from({ length: 100 }, (_, i) => i);
+    for (let i = 0; i < 100; i += 10) q.appendRange(Uint8Array.from(bytes), i, i + 10);
+    expect(q.size).toBe(100);
+    const { sock, got } = stingySocket([7, 30, 0, 5, ...Array(20).fill(1000)]);
+    expect(q.writeTo(sock)).toBe(false);
+    expect(q.writeTo(sock)).toBe(false);
+    q.appendRange(Uint8Array.of(100, 101), 0, 2);
+    for (let i = 0; i < 20 && !q.writeTo(sock); i++);
+    expect(got).toEqual([...bytes, 100, 101]);
+    expect(q.size).toBe(0);
+  });
+
   test("grows past its initial size for large output and copies long ranges intact", () => {
     const q = new ByteQueue(8);
     const big = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
@@ -48,8 +62,9 @@ describe("ByteQueue", () => {
       fc.record({ append: fc.integer({ min: 0, max: 600 }) }),
       fc.record({ write: fc.integer({ min: 0, max: 900 }) }),
     );
-    fc.assert(fc.property(fc.integer({ min: 1, max: 64 }), fc.array(step, { maxLength: 80 }), (initial, steps) => {
-      const q = new ByteQueue(initial);
+    // Segments as small as the buffers, so that appends and writes cross their edges all the time.
+    fc.assert(fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 700 }), fc.array(step, { maxLength: 80 }), (initial, segment, steps) => {
+      const q = new ByteQueue(initial, segment);
       const queued: number[] = [];
       const sent: number[] = [];
       for (const s of steps) {
@@ -65,7 +80,8 @@ describe("ByteQueue", () => {
         }
         expect(q.size).toBe(queued.length - sent.length);
       }
-      const { sock, got } = stingySocket([1 << 30]);
+      // A socket with room for everything, over as many writes as there are segments.
+      const { sock, got } = stingySocket(Array(queued.length + 1).fill(1 << 30));
       expect(q.writeTo(sock)).toBe(true);
       sent.push(...got);
       expect(sent).toEqual(queued);
