@@ -7,7 +7,7 @@ CLUSTER_DIR ?= .cluster
 # What `predixy --version` reports: the commit, "-dirty" if tracked files differ from it.
 COMMIT   := $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
 
-.PHONY: setup build release image run test test-unit bench microbench cluster-start cluster-stop cluster-status check clean
+.PHONY: setup build release image run test test-unit bench bench-latency microbench cluster-start cluster-stop cluster-status check clean
 
 # npm dependencies (Bun itself comes from npm) and Debian's redis-server/redis-tools.
 setup:
@@ -37,6 +37,10 @@ test-unit: setup
 
 bench: build
 	$(BUN) bench/e2e.ts $(BENCH_ARGS)
+
+# Open-loop latency at a fixed rate: the cluster direct, predixy, and any --target (bench/README.md).
+bench-latency: build
+	$(BUN) bench/latency.ts $(BENCH_ARGS)
 
 microbench: setup
 	$(BUN) bench/request-reader.bench.ts
