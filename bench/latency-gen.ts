@@ -35,7 +35,7 @@ type Sparse = { idx: number[]; n: number[] };
 
 export interface GenResult {
   connections: number; due: number; sent: number; answered: number; errors: number; nulls: number;
-  dropped: number; late: number; repliesInWindow: number; maxLatencyUs: number; maxLatenessUs: number;
+  dropped: number; unsent: number; late: number; repliesInWindow: number; maxLatencyUs: number; maxLatenessUs: number;
   latency: Sparse; service: Sparse; lateness: Sparse;
   /** Connections that closed or failed during the run, with the reason. */
   connErrors: string[];
@@ -252,10 +252,12 @@ function finish(): void {
   finished = true;
   nextDue[0] = NaN;
   const a = acc.current!;
+  // A generator still behind schedule never sent the window's last ticks: they are missed too.
+  if (!sendingDone) for (let at = sched.nextAt(); at < windowEnd; at = sched.nextAt()) { a.onUnsent(at, cfg.pipeline); sched.advance(); }
   for (const c of conns) { c.dead = true; c.sock?.terminate(); }
   const r: GenResult = {
     connections: conns.length, due: a.due, sent: a.sent, answered: a.answered, errors: a.errors, nulls: a.nulls,
-    dropped: a.dropped, late: a.late, repliesInWindow: a.repliesInWindow, maxLatencyUs: a.maxLatencyUs,
+    dropped: a.dropped, unsent: a.unsent, late: a.late, repliesInWindow: a.repliesInWindow, maxLatencyUs: a.maxLatencyUs,
     maxLatenessUs: a.maxLatenessUs, latency: sparse(a.latency), service: sparse(a.service), lateness: sparse(a.lateness),
     connErrors, firstError,
   };

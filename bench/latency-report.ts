@@ -12,7 +12,7 @@ export interface RunRecord {
   serviceP50: number; serviceP99: number; latenessP50: number; latenessP99: number; latenessMax: number;
   /** Replies per second that arrived inside the window. */
   achieved: number;
-  due: number; answered: number; missed: number; dropped: number; late: number; errors: number; nulls: number;
+  due: number; answered: number; missed: number; dropped: number; unsent: number; late: number; errors: number; nulls: number;
   connections: number;
   /** The target's CPU (% of one core) and its CPU µs per reply, peak RSS, over the window; null without a pid. */
   cpuPct: number | null; usPerCmd: number | null; rssMaxMB: number | null;
@@ -78,6 +78,10 @@ export function printReport(o: ReportOptions, runs: RunRecord[], targets: string
   if (hwm.size) out.push("", `VmHWM at the end: ${[...hwm].map(([t, mb]) => `${t} ${mb.toFixed(0)} MB`).join(", ")}`);
   const nulls = runs.filter((r) => r.nulls > r.answered * 0.001);
   if (nulls.length) out.push("", `warning: ${nulls.length} run(s) had GETs that missed (not prefilled?): ${nulls.map((r) => `${r.target} ${r.nulls}`).join(", ")}`);
+  // The generator could not keep its schedule: latency then shows the host's overload, not the target's.
+  const behind = runs.filter((r) => r.latenessP50 > o.lateMs || r.unsent > 0);
+  for (const r of behind) out.push(`warning: ${r.target} ${r.rate}/s P${r.pipeline} run ${r.rep + 1}: the generator fell behind ` +
+    `(lateness p50 ${ms(r.latenessP50)} ms, ${int(r.unsent)} commands of the window never sent): this host cannot offer this load to this target`);
   const broken = runs.filter((r) => r.errors || r.connErrors.length);
   for (const r of broken) out.push(`warning: ${r.target} ${r.rate}/s P${r.pipeline} run ${r.rep + 1}: ${r.errors} error replies` +
     (r.firstError ? ` (first: ${r.firstError})` : "") + (r.connErrors.length ? `; connections lost: ${r.connErrors.join("; ")}` : ""));

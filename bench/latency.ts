@@ -373,7 +373,7 @@ function record(
   return {
     target: t.name, rate, pipeline, rep, latency: summarize(lat, Math.max(...rs.map((r) => r.maxLatencyUs))),
     serviceP50: s50, serviceP99: s99, latenessP50: l50, latenessP99: l99, latenessMax: Math.max(...rs.map((r) => r.maxLatenessUs)) / 1000,
-    achieved, due, answered, missed: due - answered, dropped: sum((r) => r.dropped), late: sum((r) => r.late),
+    achieved, due, answered, missed: due - answered, dropped: sum((r) => r.dropped), unsent: sum((r) => r.unsent), late: sum((r) => r.late),
     errors: sum((r) => r.errors), nulls: sum((r) => r.nulls), connections: sum((r) => r.connections),
     cpuPct: sampled.cpuPct, usPerCmd: sampled.cpuPct === null || replies === 0 ? null : (sampled.cpuPct / 100) * o.durationS * 1e6 / replies,
     rssMaxMB: sampled.rssMaxMB, genCpuPct, hostCpuPct,

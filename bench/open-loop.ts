@@ -84,6 +84,8 @@ export class LatencyAccount {
   due = 0; sent = 0; answered = 0; errors = 0; nulls = 0;
   /** Measured commands not sent because their connection already had too many in flight, or was gone. */
   dropped = 0;
+  /** Measured commands never sent because the generator was still behind schedule when the run ended. */
+  unsent = 0;
   /** Measured commands sent more than `lateMs` after their scheduled time. */
   late = 0;
   /** Any replies (warm-up's included) that arrived inside the window: the achieved rate's numerator. */
@@ -109,6 +111,13 @@ export class LatencyAccount {
     if (now - scheduled > this.lateMs) this.late++;
   }
 
+  /** `n` commands due at `scheduled` were never sent: the run ended first. */
+  onUnsent(scheduled: number, n: number): void {
+    if (!this.measured(scheduled)) return;
+    this.due += n;
+    this.unsent += n;
+  }
+
   /** The reply to a command scheduled at `scheduled` and sent at `sent` arrived at `now`. */
   onReply(scheduled: number, sent: number, now: number, kind: number): void {
     if (now >= this.windowStart && now < this.windowEnd) this.repliesInWindow++;
@@ -122,7 +131,7 @@ export class LatencyAccount {
     this.service[bucketOf((now - sent) * 1000)]++;
   }
 
-  /** Measured commands that never got a reply (dropped, or still outstanding when the run ended). */
+  /** Measured commands that never got a reply (dropped, unsent, or still outstanding when the run ended). */
   missed(): number {
     return this.due - this.answered;
   }

@@ -92,7 +92,7 @@ test("only commands scheduled inside the window are measured; any reply arriving
   expect(summarize(acc.latency, acc.maxLatencyUs).max).toBeCloseTo(4, 6);
 });
 
-test("commands dropped or never answered are missed", () => {
+test("commands dropped, never sent or never answered are missed", () => {
   const acc = new LatencyAccount(0, 100, 1);
   acc.onSend(1, 1);
   acc.onSend(2, 2);
@@ -102,6 +102,10 @@ test("commands dropped or never answered are missed", () => {
   expect(acc.sent).toBe(2);
   expect(acc.dropped).toBe(1);
   expect(acc.missed()).toBe(2);
+  acc.onUnsent(99, 16);  // a burst the generator never got to before the run ended
+  acc.onUnsent(100, 16); // after the window: not counted
+  expect(acc.unsent).toBe(16);
+  expect(acc.missed()).toBe(18);
 });
 
 test("percentiles of 1..10,000 ms are within 1% of the exact ones; max is exact", () => {
