@@ -2,6 +2,7 @@
 
 import { cpus } from "node:os";
 import { median, type Percentiles } from "./open-loop.ts";
+import type { SyscallCounts } from "./syscalls.ts";
 
 /** One run of one target: what the generators counted and what was sampled of the target. */
 export interface RunRecord {
@@ -16,6 +17,8 @@ export interface RunRecord {
   connections: number;
   /** The target's CPU (% of one core) and its CPU µs per reply, peak RSS, over the window; null without a pid. */
   cpuPct: number | null; usPerCmd: number | null; rssMaxMB: number | null;
+  /** With --syscalls: the target's read, write and epoll_wait calls per reply over the window. */
+  syscallsPerCmd: SyscallCounts | null;
   genCpuPct: number; hostCpuPct: number | null;
   /** Share of the window in which some runnable task waited for a CPU (PSI "some"); null without /proc/pressure. */
   cpuStallPct: number | null;
@@ -45,7 +48,7 @@ const fixed = (x: number | null, d: number) => (x === null ? "–" : x.toFixed(d
 
 /** Prints the summary tables to stdout; `hwm` is each measured process's VmHWM (MB) at the end. */
 export function printReport(o: ReportOptions, runs: RunRecord[], targets: string[], hwm: Map<string, number>, totalS: number): void {
-  const lat: string[][] = [], res: string[][] = [];
+  const lat: string[][] = [], res: string[][] = [], sys: string[][] = [];
   for (const rate of o.rates) {
     for (const pipeline of o.pipelines) {
       for (const t of targets) {
@@ -61,6 +64,8 @@ export function printReport(o: ReportOptions, runs: RunRecord[], targets: string
           `${ms(m((r) => r.serviceP50))} / ${ms(m((r) => r.serviceP99))}`,
           `${ms(m((r) => r.latenessP50))} / ${ms(m((r) => r.latenessP99))} / ${ms(m((r) => r.latenessMax))}`,
           fixed(m((r) => r.genCpuPct), 0), fixed(m((r) => r.hostCpuPct), 0), fixed(m((r) => r.cpuStallPct), 0)]);
+        sys.push([...cell, fixed(m((r) => r.syscallsPerCmd?.reads ?? null), 2), fixed(m((r) => r.syscallsPerCmd?.writes ?? null), 2),
+          fixed(m((r) => r.syscallsPerCmd?.polls ?? null), 2)]);
       }
     }
   }
@@ -75,6 +80,9 @@ export function printReport(o: ReportOptions, runs: RunRecord[], targets: string
     "",
     table(["rate/s", "P", "target", "CPU %", "CPU µs/cmd", "RSS peak MB", "sent→reply p50 / p99", "gen lateness p50 / p99 / max", "gen CPU %", "host CPU %", "CPU stall %"], res, o.markdown),
   ];
+  if (sys.some((r) => r.slice(3).some((c) => c !== "–"))) {
+    out.push("", table(["rate/s", "P", "target", "reads/cmd", "writes/cmd", "epoll waits/cmd"], sys, o.markdown));
+  }
   if (hwm.size) out.push("", `VmHWM at the end: ${[...hwm].map(([t, mb]) => `${t} ${mb.toFixed(0)} MB`).join(", ")}`);
   const nulls = runs.filter((r) => r.nulls > r.answered * 0.001);
   if (nulls.length) out.push("", `warning: ${nulls.length} run(s) had GETs that missed (not prefilled?): ${nulls.map((r) => `${r.target} ${r.nulls}`).join(", ")}`);

@@ -17,6 +17,7 @@ import { addSparse, newHistogram, percentiles } from "../src/metrics/histogram.t
 import { summarize } from "./open-loop.ts";
 import { cpuStallUs, hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
 import { canBind, drainTail, listenerPid, stopGently } from "./procs.ts";
+import { countSyscalls, type SyscallCounts } from "./syscalls.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const HOST = "127.0.0.1";
@@ -66,6 +67,8 @@ a command's latency counts from when it was due, so a stall shows in every comma
   --reuse-cluster         use the cluster answering on --base-port, and leave it up
   --keep-cluster          do not stop a cluster this run started
   --no-prefill            do not write the keyspace first (it must be there: GETs must hit)
+  --syscalls              also count each proxy's read, write and epoll_wait calls per command over
+                          the window (perf stat on the syscall tracepoints; needs perf and root)
   --json FILE             also write every run, machine-readably
   --markdown              print the summary as Markdown, for bench/RESULTS.md
 `;
@@ -77,7 +80,7 @@ export interface Options {
   targets: { name: string; host: string; port: number }[]; pids: Map<string, number>;
   direct: boolean; predixy: boolean; exe: string | null; port: number;
   basePort: number; masters: number; replicas: number; clusterDir: string; reuseCluster: boolean; keepCluster: boolean;
-  prefill: boolean; json: string | null; markdown: boolean;
+  prefill: boolean; syscalls: boolean; json: string | null; markdown: boolean;
 }
 
 interface Target { name: string; host: string; port: number; cluster: boolean; pid: number | null }
@@ -102,7 +105,7 @@ function parseOptions(argv: string[]): Options {
       "base-port": { type: "string", default: "7000" }, masters: { type: "string", default: "9" }, replicas: { type: "string", default: "1" },
       "cluster-dir": { type: "string", default: ".cluster-bench" }, "reuse-cluster": { type: "boolean", default: false },
       "keep-cluster": { type: "boolean", default: false }, "no-prefill": { type: "boolean", default: false },
-      json: { type: "string" }, markdown: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
+      syscalls: { type: "boolean", default: false }, json: { type: "string" }, markdown: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
     },
   });
   if (v.help) { process.stdout.write(USAGE); process.exit(0); }
@@ -138,7 +141,7 @@ function parseOptions(argv: string[]): Options {
     port: num("port", v.port!, 1, 65535), basePort: num("base-port", v["base-port"]!, 1, 55535),
     masters: num("masters", v.masters!, 3), replicas: num("replicas", v.replicas!, 0),
     clusterDir: resolve(ROOT, v["cluster-dir"]!), reuseCluster: v["reuse-cluster"]!, keepCluster: v["keep-cluster"]!,
-    prefill: !v["no-prefill"], json: v.json ? resolve(v.json) : null, markdown: v.markdown!,
+    prefill: !v["no-prefill"], syscalls: v.syscalls!, json: v.json ? resolve(v.json) : null, markdown: v.markdown!,
   };
   if (o.generators > o.clients) throw new BenchError(`--generators (${o.generators}) cannot exceed --clients (${o.clients})`);
   const names = [...(o.direct ? ["direct"] : []), ...(o.predixy ? ["predixy"] : []), ...targets.map((t) => t.name)];
@@ -338,6 +341,7 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
     const windowStart = epoch + o.warmupS * 1000;
     await Bun.sleep(windowStart - Date.now());
     const sampler = t.pid ? new ProcSampler(t.pid) : null;
+    const counting = t.pid && o.syscalls ? countSyscalls(t.pid) : null;
     const genSamplers = gens.map((g) => new ProcSampler(g.proc.pid));
     const host0 = hostTicks(), stall0 = cpuStallUs(), t0 = performance.now();
     await Bun.sleep(windowStart + o.durationS * 1000 - Date.now());
@@ -345,13 +349,17 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
     const sampled = sampler?.stop() ?? { cpuPct: null, rssMaxMB: null };
     const genCpu = genSamplers.map((s) => s.stop().cpuPct ?? 0).reduce((a, b) => a + b, 0);
     const hostCpuPct = hostBusyPct(host0);
+    const sys = counting ? await counting.stop() : null;
     const results = await Promise.all(gens.map(async (g) => {
       const l = await withTimeout(g.next(), o.drainS * 1000 + RUN_GRACE_MS, `generator for ${t.name} finishing`);
       if (!l?.startsWith("result ")) throw failed(g, "gave no result");
       return JSON.parse(l.slice(7)) as GenResult;
     }));
     if (predixyProc && t.name === "predixy" && predixyProc.proc.exitCode !== null) throw new BenchError("predixy died during the run");
-    return { ...record(o, t, rate, pipeline, rep, results, sampled, genCpu, hostCpuPct), pacer, cpuStallPct: Number.isFinite(stall) ? stall : null };
+    const r = record(o, t, rate, pipeline, rep, results, sampled, genCpu, hostCpuPct);
+    const perCmd = sys && r.achieved > 0
+      ? Object.fromEntries(Object.entries(sys).map(([k, n]) => [k, n / (r.achieved * o.durationS)])) as SyscallCounts : null;
+    return { ...r, pacer, cpuStallPct: Number.isFinite(stall) ? stall : null, syscallsPerCmd: perCmd };
   } finally {
     for (const g of gens) { g.proc.kill("SIGKILL"); live.delete(g.proc); }
   }
@@ -360,7 +368,7 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
 function record(
   o: Options, t: Target, rate: number, pipeline: number, rep: number, rs: GenResult[],
   sampled: { cpuPct: number | null; rssMaxMB: number | null }, genCpuPct: number, hostCpuPct: number | null,
-): Omit<RunRecord, "pacer" | "cpuStallPct"> {
+): Omit<RunRecord, "pacer" | "cpuStallPct" | "syscallsPerCmd"> {
   const lat = newHistogram(), svc = newHistogram(), late = newHistogram();
   const sum = (f: (r: GenResult) => number) => rs.reduce((a, r) => a + f(r), 0);
   const dense = (s: GenResult["latency"]) => ({ idx: Uint16Array.from(s.idx), n: Float64Array.from(s.n) });
@@ -396,6 +404,7 @@ async function benchmark(o: Options, targets: Target[]): Promise<RunRecord[]> {
         log(`${rate}/s P${pipeline} ${t.name.padEnd(10)} ${rep + 1}/${o.repeat}: p50 ${f(r.latency.p50)} p99 ${f(r.latency.p99)} ` +
           `p99.9 ${f(r.latency.p999)} max ${f(r.latency.max)} ms, ${Math.round(r.achieved)}/s, late ${r.late}, missed ${r.missed}` +
           (r.cpuPct !== null ? `, CPU ${r.cpuPct.toFixed(0)}% ${r.usPerCmd!.toFixed(1)} µs/cmd, RSS ${r.rssMaxMB!.toFixed(0)} MB` : "") +
+          (r.syscallsPerCmd ? `, per cmd ${f(r.syscallsPerCmd.reads)} reads ${f(r.syscallsPerCmd.writes)} writes ${f(r.syscallsPerCmd.polls)} polls` : "") +
           `, gen CPU ${r.genCpuPct.toFixed(0)}% lateness p99 ${f(r.latenessP99)} ms` +
           (r.hostCpuPct !== null ? `, host ${r.hostCpuPct.toFixed(0)}%` : "") +
           (r.cpuStallPct !== null ? `, CPU stall ${r.cpuStallPct.toFixed(0)}%` : "") +
