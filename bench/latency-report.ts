@@ -84,15 +84,19 @@ export function printReport(o: ReportOptions, runs: RunRecord[], targets: string
     out.push("", table(["rate/s", "P", "target", "reads/cmd", "writes/cmd", "epoll waits/cmd"], sys, o.markdown));
   }
   if (hwm.size) out.push("", `VmHWM at the end: ${[...hwm].map(([t, mb]) => `${t} ${mb.toFixed(0)} MB`).join(", ")}`);
+  const warnings: string[] = [];
   const nulls = runs.filter((r) => r.nulls > r.answered * 0.001);
-  if (nulls.length) out.push("", `warning: ${nulls.length} run(s) had GETs that missed (not prefilled?): ${nulls.map((r) => `${r.target} ${r.nulls}`).join(", ")}`);
+  if (nulls.length) warnings.push(`warning: ${nulls.length} run(s) had GETs that missed (not prefilled?): ${nulls.map((r) => `${r.target} ${r.nulls}`).join(", ")}`);
   // The generator could not keep its schedule: latency then shows the host's overload, not the target's.
-  const behind = runs.filter((r) => r.latenessP50 > o.lateMs || r.unsent > 0);
-  for (const r of behind) out.push(`warning: ${r.target} ${r.rate}/s P${r.pipeline} run ${r.rep + 1}: the generator fell behind ` +
-    `(lateness p50 ${ms(r.latenessP50)} ms, ${int(r.unsent)} commands of the window never sent): this host cannot offer this load to this target`);
-  const broken = runs.filter((r) => r.errors || r.connErrors.length);
-  for (const r of broken) out.push(`warning: ${r.target} ${r.rate}/s P${r.pipeline} run ${r.rep + 1}: ${r.errors} error replies` +
-    (r.firstError ? ` (first: ${r.firstError})` : "") + (r.connErrors.length ? `; connections lost: ${r.connErrors.join("; ")}` : ""));
+  for (const r of runs.filter((x) => x.latenessP50 > o.lateMs || x.unsent > 0)) {
+    warnings.push(`warning: ${r.target} ${r.rate}/s P${r.pipeline} run ${r.rep + 1}: the generator fell behind ` +
+      `(lateness p50 ${ms(r.latenessP50)} ms, ${int(r.unsent)} commands of the window never sent): this host cannot offer this load to this target`);
+  }
+  for (const r of runs.filter((x) => x.errors || x.connErrors.length)) {
+    warnings.push(`warning: ${r.target} ${r.rate}/s P${r.pipeline} run ${r.rep + 1}: ${r.errors} error replies` +
+      (r.firstError ? ` (first: ${r.firstError})` : "") + (r.connErrors.length ? `; connections lost: ${r.connErrors.join("; ")}` : ""));
+  }
+  if (warnings.length) out.push("", ...warnings);
   out.push("", `total ${Math.round(totalS)} s`);
   process.stdout.write(out.join("\n") + "\n");
 }
