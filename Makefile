@@ -7,7 +7,7 @@ CLUSTER_DIR ?= .cluster
 # What `predixy --version` reports: the commit, "-dirty" if tracked files differ from it.
 COMMIT   := $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
 
-.PHONY: setup build release image run test test-unit bench failover-bench microbench cluster-start cluster-stop cluster-status check clean
+.PHONY: setup build release image run test test-unit bench bench-latency failover-bench microbench cluster-start cluster-stop cluster-status check clean
 
 # npm dependencies (Bun itself comes from npm) and Debian's redis-server/redis-tools.
 setup:
@@ -41,6 +41,10 @@ bench: build
 # kill -9 of a master under a checked 40k commands/s load on a 9 x 1 cluster (see bench/README.md).
 failover-bench: build
 	$(BUN) bench/failover-load.ts $(FAILOVER_ARGS)
+
+# Open-loop latency at a fixed rate: the cluster direct, predixy, and any --target (bench/README.md).
+bench-latency: build
+	$(BUN) bench/latency.ts $(BENCH_ARGS)
 
 microbench: setup
 	$(BUN) bench/request-reader.bench.ts

@@ -13,12 +13,11 @@ import { redisCli as cliPlain, startCluster, type ClusterHandle, type ClusterTls
 import { makeTestPki } from "../test/helpers/tls-certs.ts";
 import { fmtInt, maxOf, report, secs } from "./e2e-report.ts";
 import { hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
+import { canBind, drainTail, listenerPid, stopGently } from "./procs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const HOST = "127.0.0.1";
 const PROXY_START_MS = 30_000;
-const PROXY_STOP_GRACE_MS = 3_000;
-const TAIL_CHARS = 8_000;
 
 const USAGE = `usage: bun bench/e2e.ts [options]
 
@@ -184,23 +183,8 @@ function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-/** Keeps the last TAIL_CHARS of a child's output, so a crash can be shown. */
-function drainTail(stream: ReadableStream<Uint8Array>, into: { text: string }): void {
-  void (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of stream) {
-      into.text += dec.decode(chunk, { stream: true });
-      if (into.text.length > 2 * TAIL_CHARS) into.text = into.text.slice(-TAIL_CHARS);
-    }
-  })().catch(() => {});
-}
-
 async function ping(port: number): Promise<boolean> {
   try { return (await redisCli(port, ["ping"])) === "PONG"; } catch { return false; }
-}
-
-function canBind(port: number): boolean {
-  try { Bun.listen({ hostname: HOST, port, socket: { data() {} } }).stop(true); return true; } catch { return false; }
 }
 
 // ---- cluster ----
@@ -369,12 +353,12 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
   const argv = proxyCommand(o, config);
   const cmd = argv.join(" ");
   log(`starting the proxy: ${cmd}`);
-  // Not in `live`: cleanup stops it gently (stopProxy), not with SIGKILL.
+  // Not in `live`: cleanup stops it gently (stopGently), not with SIGKILL.
   const proc = Bun.spawn(argv, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const proxy: Proxy = { port: o.port, pid: proc.pid, proc, cmd, out: { text: "" } };
   drainTail(proc.stdout, proxy.out);
   drainTail(proc.stderr, proxy.out);
-  cleanups.push(() => stopProxy(proc));
+  cleanups.push(() => stopGently(proc));
   const deadline = Date.now() + PROXY_START_MS;
   while (!(await ping(o.port))) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new BenchError(`the proxy exited during start-up`);
@@ -389,24 +373,9 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
   return proxy;
 }
 
-async function stopProxy(proc: Subprocess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  proc.kill("SIGTERM");
-  const timer = setTimeout(() => proc.kill("SIGKILL"), PROXY_STOP_GRACE_MS);
-  await proc.exited;
-  clearTimeout(timer);
-}
-
 function proxyDied(p: Proxy): string | null {
   if (!p.proc || (p.proc.exitCode === null && p.proc.signalCode === null)) return null;
   return `the proxy died (exit ${p.proc.exitCode ?? "-"}, signal ${p.proc.signalCode ?? "-"})`;
-}
-
-/** Pid of the process listening on `port`, as `ss` reports it (only for processes we may see). */
-async function listenerPid(port: number): Promise<number | null> {
-  const p = Bun.spawn(["ss", "-Hltnp", `sport = :${port}`], { stdout: "pipe", stderr: "ignore" });
-  const m = (await new Response(p.stdout).text()).match(/pid=(\d+)/);
-  return m ? Number(m[1]) : null;
 }
 
 // ---- redis-benchmark ----

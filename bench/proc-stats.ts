@@ -69,3 +69,10 @@ export class ProcSampler {
     return { cpuPct: Number.isFinite(cpu) ? cpu : null, rssMaxMB: Number.isFinite(this.maxKB) ? this.maxKB / 1024 : null };
   }
 }
+
+/** Microseconds some task has waited for a CPU since boot (/proc/pressure/cpu "some total"), or NaN without PSI. */
+export function cpuStallUs(): number {
+  try {
+    return Number(readFileSync("/proc/pressure/cpu", "utf8").match(/^some .*total=(\d+)/m)?.[1]);
+  } catch { return NaN; }
+}
