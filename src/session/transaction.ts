@@ -36,8 +36,8 @@ function slotError(buf: Uint8Array, start: number, end: number): boolean {
 
 /**
  * A client's transaction. The node is the first key's owner (WATCH's, or the first queued
- * command's); commands queued before a key appears wait in `unsent`, and MULTI goes to the node
- * just before them. A command for another node is refused and aborts the transaction, so EXEC
+ * command's); commands queued before a key appears are answered +QUEUED and wait in `unsent`,
+ * and MULTI goes to the node just before them. A command for another node is refused and aborts the transaction, so EXEC
  * answers EXECABORT and nothing runs, never half a transaction. After WATCH and after EXEC or
  * DISCARD, the client's later commands wait for that reply (`fenced`), as they would run after
  * it on one Redis.
@@ -49,7 +49,7 @@ export class Transaction implements Session {
   private inMulti = false;
   /** MULTI was answered by the proxy and is still to be sent, before the first queued command. */
   private multiUnsent = false;
-  /** Queued commands waiting for the transaction's node. */
+  /** Copies of keyless commands queued (and answered) before the transaction's node was known. */
   private readonly unsent: Request[] = [];
   /** Why EXEC will answer EXECABORT (a command was refused), or null. */
   private aborted = false;
@@ -101,8 +101,10 @@ export class Transaction implements Session {
         return this.host.finish(req, ERR_OTHER_NODE);
       }
     } else if (this.node === null) {
-      this.unsent.push(req); // keyless: the node is not known yet
-      return;
+      // Keyless, and the node is not known yet: +QUEUED now, as the node answers it (a client
+      // may wait for it before sending more); its bytes follow MULTI once the node is known.
+      this.unsent.push(this.copyOf(req));
+      return this.host.finish(req, QUEUED);
     }
     this.send(req);
   }
@@ -120,7 +122,7 @@ export class Transaction implements Session {
     const req = this.track(f, spec);
     if (this.aborted || this.broken) {
       if (this.conn === null || this.broken) {
-        this.answerUnsent();
+        this.unsent.length = 0;
         this.end(false);
         return this.host.finish(req, EXECABORT);
       }
@@ -137,7 +139,7 @@ export class Transaction implements Session {
   private discard(f: Frame, spec: CommandSpec): void {
     if (!this.inMulti) return this.host.answer(this.c, ERR_DISCARD_WITHOUT);
     if (this.conn === null || this.broken) {
-      this.answerUnsent();
+      this.unsent.length = 0;
       this.end(!this.broken);
       return this.host.answer(this.c, R.OK);
     }
@@ -171,7 +173,7 @@ export class Transaction implements Session {
    */
   private reset(f: Frame, spec: CommandSpec): void {
     if (this.conn === null || this.broken) {
-      this.answerUnsent();
+      this.unsent.length = 0;
       this.end(!this.broken);
       return this.host.route(this.c, f, spec);
     }
@@ -229,12 +231,20 @@ export class Transaction implements Session {
     return true;
   }
 
-  /** Queued commands that never reached a node: what the node would have said, +QUEUED. */
-  private answerUnsent(): void {
-    for (const r of this.unsent.splice(0)) this.host.finish(r, QUEUED);
+  /** A command answered +QUEUED before the node was known, to be sent there: its reply comes back here, unseen by the client. */
+  private copyOf(req: Request): Request {
+    const copy = internalRequest(Kind.PRELOAD, req.src.slice(req.start, req.end));
+    copy.session = this;
+    return copy;
   }
 
   onReply(req: Request, buf: Uint8Array, start: number, end: number): void {
+    if (req.kind !== Kind.CLIENT) {
+      // A copy of a command the client was answered +QUEUED for: refused, it aborts the
+      // transaction (the node answers EXEC with EXECABORT).
+      if (buf[start] === 45) this.aborted = true;
+      return;
+    }
     if (req === this.fenced) {
       this.fenced = null;
       const name = req.spec!.name;
@@ -265,6 +275,7 @@ export class Transaction implements Session {
   onLost(req: Request, written: boolean, reason: string): void {
     this.broken = true;
     this.aborted = true;
+    if (req.kind !== Kind.CLIENT) return; // a copy (see copyOf): the client has its answer
     const exec = req.spec?.name === "exec";
     if (req === this.fenced) {
       this.fenced = null;
@@ -280,7 +291,7 @@ export class Transaction implements Session {
   }
 
   clientGone(): void {
-    for (const r of this.unsent.splice(0)) this.host.finish(r, QUEUED); // released: the client is closed
+    this.unsent.length = 0;
     this.end(false);
   }
 

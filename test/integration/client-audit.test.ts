@@ -172,7 +172,7 @@ r = redis.Redis(port=int(os.environ["PORT"]), socket_timeout=5)
 print(r.execute_command("MULTI"), r.execute_command("PING"), r.execute_command("ECHO", "x"), r.execute_command("EXEC"))`;
     const [viaProxy, viaNode] = [await py(PROXY_PORT, script), await py(NODE_PORT, script)];
     expect(viaProxy).toBe(viaNode);
-    expect(viaProxy).toBe("True b'QUEUED' b'QUEUED' [True, b'x']");
+    expect(viaProxy).toBe("b'OK' False b'QUEUED' [b'PONG', b'x']");
   });
 
   test("more keyless commands than batch_size before the first key: all queued, EXEC runs them", async () => {
