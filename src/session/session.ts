@@ -11,8 +11,9 @@ import type { Request } from "../router/request.ts";
 /**
  * A client with a session has every command handed to it (`dispatch`) instead of the router's
  * shared path, and the replies to the requests it sends (`req.session === this`) come to it
- * first. A session that ends sets `client.session = null` before its last reply is delivered,
- * so that commands waiting for it are routed normally.
+ * first. A session that ends sets `client.session = null` (or back to the transaction a blocking
+ * call or WAIT ran within) before its last reply is delivered, so that commands waiting for it
+ * are routed normally.
  */
 export interface Session {
   dispatch(f: Frame, spec: CommandSpec): void;

@@ -33,6 +33,8 @@ export class WaitCall implements Session {
   private delay = 2;
   private gone = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The session WAIT runs within (a transaction between WATCH and MULTI): the client's again after it. */
+  private outer: Session | null = null;
 
   constructor(private readonly c: ClientSession, private readonly host: SessionHost) {}
 
@@ -44,6 +46,7 @@ export class WaitCall implements Session {
     this.want = n;
     this.deadline = t > 0 ? performance.now() + t : 0;
     this.parent = this.host.track(this.c, f, spec, -1);
+    this.outer = this.c.session;
     this.c.session = this;
     this.round();
   }
@@ -99,13 +102,14 @@ export class WaitCall implements Session {
   }
 
   private done(n: number): void {
-    if (this.c.session === this) this.c.session = null;
+    if (this.c.session === this) this.c.session = this.outer;
     this.host.finish(this.parent!, R.intReply(n));
   }
 
   refused(): void {}
 
   clientGone(): void {
+    this.outer?.clientGone();
     this.gone = true;
     if (this.timer !== null) {
       clearTimeout(this.timer);

@@ -139,6 +139,11 @@ async function nodeConnsLast(port: number, cmds: string[]): Promise<number> {
   return lines.filter((l) => cmds.includes(/ cmd=(\S+)/.exec(l)?.[1] ?? "")).length;
 }
 
+/** How many of a node's connections are blocked in a call (flag b in its CLIENT LIST). */
+async function blockedOn(port: number): Promise<number> {
+  return (await redisCli(port, ["client", "list"])).split("\n").filter((l) => /\bflags=\w*b/.test(l)).length;
+}
+
 /** Closes, on the node, the connections `which` picks from its CLIENT LIST (a pinned one, as a node closes an idle client). */
 async function killOnNode(port: number, which: RegExp): Promise<void> {
   const lines = (await redisCli(port, ["client", "list"])).split("\n").filter((l) => which.test(l));
@@ -219,6 +224,17 @@ describe("WATCH across other calls", () => {
       await waitFor(async () => (await nodeConnsLast(owner, ["watch"])) === 0, "no node connection left after WATCH");
     });
   }
+
+  test("a client that disconnects while blocked after WATCH leaves no node connection behind", async () => {
+    const a = connect(PROXY_PORT);
+    await a.watch("{wb}k");
+    void a.blpop("{wb}list", 0).catch(() => {});
+    const owner = await ownerPort(BASE, slot("{wb}k"));
+    await waitFor(async () => (await blockedOn(owner)) === 1, "the BLPOP to block on the node");
+    a.disconnect();
+    await waitFor(async () => (await nodeConnsLast(owner, ["watch"])) + (await blockedOn(owner)) === 0,
+      "the WATCH and BLPOP connections to be closed");
+  });
 
   test("redis-py: a WatchError retry loop with a blocking call between WATCH and MULTI", async () => {
     const script = `
