@@ -1,6 +1,6 @@
 // MULTI … EXEC / DISCARD and WATCH on a pinned connection to the node of the transaction's first key.
 
-import type { BackendConn } from "../backend/backend-conn.ts";
+import { ConnState, type BackendConn } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import { Route, type CommandSpec } from "../commands/command-table.ts";
 import type { Frame } from "../resp/request-reader.ts";
@@ -21,6 +21,7 @@ const ERR_EXEC_WITHOUT = R.errorReply("ERR EXEC without MULTI");
 const ERR_DISCARD_WITHOUT = R.errorReply("ERR DISCARD without MULTI");
 const ERR_WATCH_IN_MULTI = R.errorReply("ERR WATCH inside MULTI is not allowed");
 const EXECABORT = R.errorReply("EXECABORT Transaction discarded because of previous errors.");
+const EXECABORT_LOST = R.errorReply("EXECABORT Transaction discarded: the connection to the cluster node was lost (nothing ran)");
 const ERR_CROSSSLOT = R.errorReply("CROSSSLOT Keys in request don't hash to the same slot");
 const ERR_WATCH_NODES = R.errorReply(
   "ERR WATCH of keys on several cluster nodes is not supported by proxy (a transaction runs on one node: use hash tags)");
@@ -65,6 +66,9 @@ export class Transaction implements Session {
   dispatch(f: Frame, spec: CommandSpec): void {
     const c = this.c;
     if (this.fenced !== null) return c.deferUntilIdle();
+    // Closed while it waited for the client (the node's idle timeout, CLIENT KILL, a restart):
+    // its WATCH and MULTI are gone with it.
+    if (this.conn !== null && this.conn.state === ConnState.CLOSED) this.broken = this.aborted = true;
     switch (spec.name) {
       case "multi":
         return this.multi(f, spec);
@@ -124,7 +128,7 @@ export class Transaction implements Session {
       if (this.conn === null || this.broken) {
         this.unsent.length = 0;
         this.end(false);
-        return this.host.finish(req, EXECABORT);
+        return this.host.finish(req, this.broken ? EXECABORT_LOST : EXECABORT);
       }
       // DISCARD in EXEC's place: the node answers what it queued, then drops it; nothing runs.
       req.src = DISCARD;
@@ -159,8 +163,8 @@ export class Transaction implements Session {
   }
 
   private unwatch(f: Frame, spec: CommandSpec): void {
-    if (this.conn === null) {
-      this.end(true);
+    if (this.conn === null || this.broken) {
+      this.end(!this.broken);
       return this.host.answer(this.c, R.OK);
     }
     this.fence(this.track(f, spec));
@@ -204,7 +208,10 @@ export class Transaction implements Session {
   }
 
   private send(req: Request): void {
-    if (this.broken) return this.host.finish(req, R.errorReply("ERR the transaction's connection to the cluster node was lost"));
+    if (this.broken) {
+      if (req === this.fenced) this.fenced = null; // answered now: nothing to wait for
+      return this.host.finish(req, R.errorReply("ERR the transaction's connection to the cluster node was lost"));
+    }
     this.conn!.enqueue(req);
   }
 

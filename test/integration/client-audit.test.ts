@@ -281,6 +281,19 @@ describe("a transaction whose node connection is closed while it waits for the c
     c.close();
   });
 
+  test("WATCH, the node closes the connection, then UNWATCH: +OK, and the next transaction runs", async () => {
+    const c = await Conversation.open(PROXY_PORT);
+    expect(await c.call("WATCH", "{wk}k")).toBe("+OK\r\n");
+    await killOnNode(await ownerPort(BASE, slot("{wk}k")), / cmd=watch /);
+    await Bun.sleep(100);
+    expect(await c.call("UNWATCH")).toBe("+OK\r\n");
+    c.send("MULTI");
+    c.send("SET", "{wk}k", "again");
+    c.send("EXEC");
+    expect(await c.next(3)).toEqual(["+OK\r\n", "+QUEUED\r\n", "*1\r\n+OK\r\n"]);
+    c.close();
+  });
+
   test("MULTI with a queued command, the node closes the connection, then EXEC: EXECABORT and nothing ran", async () => {
     const c = await Conversation.open(PROXY_PORT);
     expect(await c.call("SET", "{wk}k", "0")).toBe("+OK\r\n");
