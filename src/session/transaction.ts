@@ -4,6 +4,7 @@ import { ConnState, type BackendConn } from "../backend/backend-conn.ts";
 import type { BackendNode } from "../backend/backend-node.ts";
 import { Route, type CommandSpec } from "../commands/command-table.ts";
 import type { Frame } from "../resp/request-reader.ts";
+import type { Proto } from "../resp/reply-writer.ts";
 import * as R from "../resp/replies.ts";
 import { RESET } from "../router/local-commands.ts";
 import { internalRequest, Kind, type Request } from "../router/request.ts";
@@ -13,6 +14,9 @@ import type { Session, SessionHost } from "./session.ts";
 
 const enc = new TextEncoder();
 const MULTI = internalRequest(Kind.PRELOAD, enc.encode("*1\r\n$5\r\nMULTI\r\n"));
+/** The pinned connection follows a client that switches protocol between WATCH and MULTI. */
+const HELLO_2 = internalRequest(Kind.PRELOAD, enc.encode("*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n"));
+const HELLO_3 = internalRequest(Kind.PRELOAD, enc.encode("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"));
 const DISCARD = enc.encode("*1\r\n$7\r\nDISCARD\r\n");
 const UNWATCH = enc.encode("*1\r\n$7\r\nUNWATCH\r\n");
 const QUEUED = enc.encode("+QUEUED\r\n");
@@ -60,6 +64,8 @@ export class Transaction implements Session {
   private fenced: Request | null = null;
   /** The backend credential the connection was opened with. */
   private cred = 0;
+  /** The protocol the connection speaks (the client's, followed by HELLO). */
+  private proto: Proto = 2;
 
   constructor(private readonly c: ClientSession, private readonly host: SessionHost) {}
 
@@ -83,6 +89,9 @@ export class Transaction implements Session {
         break;
       case "quit":
         return this.host.route(c, f, spec);
+      case "hello":
+        if (!this.inMulti) return this.hello(f, spec);
+        break;
       case "reset":
         return this.reset(f, spec);
     }
@@ -170,6 +179,14 @@ export class Transaction implements Session {
     this.fence(this.track(f, spec));
   }
 
+  /** HELLO between WATCH and MULTI: answered by predixy; a new protocol is the connection's too (WATCH stays). */
+  private hello(f: Frame, spec: CommandSpec): void {
+    this.host.route(this.c, f, spec);
+    if (this.conn === null || this.broken || this.c.proto === this.proto) return;
+    this.proto = this.c.proto;
+    this.conn.enqueue(this.proto === 3 ? HELLO_3 : HELLO_2);
+  }
+
   /**
    * RESET: the node drops what it queued or watches for this connection (DISCARD or UNWATCH in
    * RESET's place, after the replies still due), then the client is reset as usual. Not RESET
@@ -222,7 +239,8 @@ export class Transaction implements Session {
    */
   private bind(node: BackendNode | null, req: Request): boolean {
     this.cred = this.c.cred;
-    const conn = node?.pinned.acquire(this.c.proto, this.cred) ?? null;
+    this.proto = this.c.proto;
+    const conn = node?.pinned.acquire(this.proto, this.cred) ?? null;
     if (node === null || conn === null) {
       this.aborted = true;
       this.host.finish(req, node === null ? R.ERR_NO_NODE : R.errorReply(`ERR too many pinned connections to ${node.addr} (pool.max_pinned)`));
@@ -309,7 +327,7 @@ export class Transaction implements Session {
     if (conn === null) return;
     // Cleared first: closing the connection reports its requests lost, which come back here.
     this.conn = null;
-    this.node!.pinned.release(conn, clean && !this.broken, this.c.proto, this.cred);
+    this.node!.pinned.release(conn, clean && !this.broken, this.proto, this.cred);
   }
 }
 
