@@ -111,7 +111,9 @@ export class BlockingCall implements Session {
       : `CLUSTERDOWN ${reason}`));
   }
 
-  refused(): void {}
+  refused(): boolean {
+    return false;
+  }
 
   clientGone(): void {
     this.outer?.clientGone();

@@ -62,6 +62,8 @@ export class Transaction implements Session {
   private broken = false;
   /** A reply later commands must wait for is outstanding (WATCH, EXEC, DISCARD, UNWATCH). */
   private fenced: Request | null = null;
+  /** EXEC's reply once the transaction is aborted. */
+  private execAbort = EXECABORT;
   /** The backend credential the connection was opened with. */
   private cred = 0;
   /** The protocol the connection speaks (the client's, followed by HELLO). */
@@ -280,7 +282,7 @@ export class Transaction implements Session {
           this.host.resetClient(this.c);
           return this.host.finish(req, RESET);
         }
-        if (name === "exec" && this.aborted) return this.host.finish(req, EXECABORT);
+        if (name === "exec" && this.aborted) return this.host.finish(req, this.execAbort);
         if (name === "exec" && slotError(buf, start, end)) {
           return this.host.finish(req, R.errorReply(
             `EXECABORT Transaction discarded: its slot moved to another node meanwhile (nothing ran; run it again): ${text(buf, start, end)}`));
@@ -311,8 +313,31 @@ export class Transaction implements Session {
       : `ERR connection to the cluster node was lost (${reason}); the transaction is aborted`));
   }
 
-  refused(): void {
-    if (this.inMulti) this.aborted = true;
+  refused(f: Frame, spec: CommandSpec | null, reply: Uint8Array): boolean {
+    if (spec === null || spec.name !== "exec") {
+      if (this.inMulti) this.aborted = true;
+      return false;
+    }
+    // Redis discards the transaction, WATCH included: DISCARD or UNWATCH in EXEC's place, after
+    // the replies still due, and `reply` (EXECABORT …) for it.
+    if (this.fenced !== null) {
+      this.c.deferUntilIdle();
+      return true;
+    }
+    this.aborted = true;
+    this.execAbort = reply;
+    if (this.conn === null || this.broken) {
+      this.unsent.length = 0;
+      this.end(!this.broken);
+      return false;
+    }
+    const req = this.track(f, spec);
+    const bytes = this.inMulti ? DISCARD : UNWATCH;
+    req.src = bytes;
+    req.start = 0;
+    req.end = bytes.length;
+    this.fence(req);
+    return true;
   }
 
   clientGone(): void {

@@ -106,7 +106,9 @@ export class WaitCall implements Session {
     this.host.finish(this.parent!, R.intReply(n));
   }
 
-  refused(): void {}
+  refused(): boolean {
+    return false;
+  }
 
   clientGone(): void {
     this.outer?.clientGone();

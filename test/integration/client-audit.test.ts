@@ -327,11 +327,33 @@ describe("protocol switches and subscribed mode during a transaction", () => {
   });
 
   test("a RESP2 client subscribed while it WATCHes may only run subscribed-mode commands, as on Redis", async () => {
-    const cmds = [["WATCH", "{ws}k"], ["SUBSCRIBE", "ws-ch"], ["MULTI"], ["SET", "{ws}k", "v"], ["EXEC"], ["PING"], ["RESET"], ["GET", "{ws}k"]];
+    const cmds = [["WATCH", "{ws}k"], ["SUBSCRIBE", "ws-ch"], ["MULTI"], ["SET", "{ws}k", "v"], ["EXEC"], ["PING"], ["RESET"], ["PING"], ["GET", "{ws}k"]];
     await exchange(PROXY_PORT, pipeline([["DEL", "{ws}k"]]), 1);
     await exchange(NODE_PORT, pipeline([["DEL", "{ws}k"]]), 1);
     const [p, n] = await Promise.all([exchange(PROXY_PORT, pipeline(cmds), cmds.length), exchange(NODE_PORT, pipeline(cmds), cmds.length)]);
     expect(p.map(text)).toEqual(n.map(text));
+  });
+});
+
+describe("a refused EXEC, as Redis answers it", () => {
+  test("EXEC with arguments: EXECABORT naming the reason, and the transaction is discarded", async () => {
+    const cmds = [["DEL", "{ex}k"], ["MULTI"], ["SET", "{ex}k", "1"], ["EXEC", "x"], ["EXEC"], ["GET", "{ex}k"], ["EXEC", "y"]];
+    const [p, n] = await Promise.all([exchange(PROXY_PORT, pipeline(cmds), cmds.length), exchange(NODE_PORT, pipeline(cmds), cmds.length)]);
+    expect(p.map(text)).toEqual(n.map(text));
+    expect(text(p[3])).toBe("-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n");
+  });
+
+  test("EXEC with arguments after WATCH drops the WATCH", async () => {
+    for (const port of [PROXY_PORT, NODE_PORT]) {
+      const a = connect(port), b = connect(port);
+      await a.set("{ex}w", "0");
+      await a.watch("{ex}w");
+      await expect(a.call("EXEC", "x")).rejects.toThrow("EXECABORT Transaction discarded because of: wrong number of arguments");
+      await b.set("{ex}w", "changed");
+      expect(await a.multi().set("{ex}w", "mine").exec()).toEqual([[null, "OK"]]);
+      a.disconnect();
+      b.disconnect();
+    }
   });
 });
 
