@@ -121,11 +121,14 @@ export class Router implements BackendEvents, SessionHost {
       const denied = this.opts.acl.deny(c, spec, f);
       if (denied !== null) return this.refuse(c, denied, spec, f);
     }
-    if (c.session !== null) return c.session.dispatch(f, spec);
-    if (c.subs !== null) {
+    // Subscribed mode's rules hold whatever session the client has (WATCH, then SUBSCRIBE); while
+    // a session's reply is pending (RESET …), the command waits for it in the session first.
+    const session = c.session;
+    if (c.subs !== null && (session === null || c.oldestPending() === null)) {
       const refused = this.pubsub.restricted(c, f, spec);
       if (refused !== null) return refused[0] === MINUS ? this.refuse(c, refused, spec, f) : this.answer(c, refused, spec);
     }
+    if (session !== null) return session.dispatch(f, spec);
     this.route(c, f, spec);
   }
 
