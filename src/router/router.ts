@@ -196,7 +196,10 @@ export class Router implements BackendEvents, SessionHost {
       case Route.ANY:
         break;
       case Route.LOCAL: {
-        if (spec.local === "reset") this.pubsub.clientGone(c);
+        if (spec.local === "reset" && c.subs !== null) {
+          if (c.oldestPending() !== null || this.pubsub.awaitOwnMessages(c)) return c.deferUntilIdle();
+          this.pubsub.clientGone(c);
+        }
         if (spec.local === "client|list" || spec.local === "client|kill") {
           return this.answer(c, clientCommand(spec.local, f, c, this.opts.clients()), spec);
         }
@@ -309,6 +312,7 @@ export class Router implements BackendEvents, SessionHost {
     switch (spec.name) {
       case "publish":
       case "spublish": {
+        if (c.subs !== null) c.subs.published = true;
         const shard = spec.name === "spublish";
         const channel = argText(f, 1);
         const req = this.track(c, f, spec, shard ? keySlot(f, 1) : -1);
@@ -328,6 +332,9 @@ export class Router implements BackendEvents, SessionHost {
         return this.go(req);
       }
       default:
+        // (Un)subscribing takes effect at once: it waits for the client's earlier commands, as
+        // Redis runs them first (a PUBLISH to its own channel, then UNSUBSCRIBE, delivers).
+        if (c.oldestPending() !== null || this.pubsub.awaitOwnMessages(c)) return c.deferUntilIdle();
         return this.pubsub.command(c, f, spec);
     }
   }

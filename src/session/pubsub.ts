@@ -7,6 +7,7 @@ import type { CommandSpec } from "../commands/command-table.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import type { Proto } from "../resp/reply-writer.ts";
+import { acquire, Kind, release, setReply } from "../router/request.ts";
 import type { ClientSession } from "../router/router.ts";
 import { globMatch } from "../util/glob.ts";
 import { bytesOf, nameOf } from "./channel-name.ts";
@@ -16,12 +17,15 @@ import type { SessionHost } from "./session.ts";
 
 const log = getLogger(["predixy", "pubsub"]);
 const enc = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 
 /** A client's subscriptions: predixy's own, the nodes see one subscriber per channel. */
 export class ClientSubs {
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
   readonly shard = new Set<string>();
+  /** It published since its subscriptions last changed: messages of its own may be on their way. */
+  published = false;
 
   get count(): number {
     return this.channels.size + this.patterns.size;
@@ -113,6 +117,38 @@ export class PubSub implements SubscriberEvents {
     if (spec.local === "ping") return encodePong(f.argc > 1 ? f.arg(1) : new Uint8Array(0));
     if (ALLOWED_SUBSCRIBED.has(spec.name)) return null;
     return R.errorReply(`ERR Can't execute '${spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
+  }
+
+  /**
+   * Before a subscriber that published (un)subscribes: its PUBLISH was answered on another
+   * connection than the one its messages come on, so some may not have been read yet. A PING on
+   * each subscriber connection it uses comes back after them; meanwhile a placeholder in its
+   * reply order makes its later commands wait. False when there is nothing to wait for.
+   */
+  awaitOwnMessages(c: Subscriber): boolean {
+    const subs = c.subs;
+    if (subs === null || !subs.published) return false;
+    subs.published = false;
+    const conns = new Set<SubscriberConn>();
+    if (subs.count > 0 && this.classic !== null) conns.add(this.classic);
+    for (const ch of subs.shard) {
+      const conn = this.shardOn.get(ch);
+      if (conn !== undefined) conns.add(conn);
+    }
+    if (conns.size === 0) return false;
+    const wait = acquire();
+    wait.kind = Kind.PUSH;
+    wait.sink = c;
+    c.track(wait);
+    let left = conns.size;
+    const done = () => {
+      if (--left > 0) return;
+      if (c.closed) return release(wait);
+      setReply(wait, EMPTY, 0, 0);
+      c.complete(wait);
+    };
+    for (const conn of conns) conn.ping(done);
+    return true;
   }
 
   /** The client has gone, or sent RESET: all its subscriptions end. */

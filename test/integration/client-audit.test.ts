@@ -335,6 +335,19 @@ describe("protocol switches and subscribed mode during a transaction", () => {
   });
 });
 
+describe("pub/sub in order with the client's other commands", () => {
+  test("RESP3: PUBLISH to the client's own channel, then UNSUBSCRIBE, pipelined: the message arrives before the confirmation", async () => {
+    const cmds = [["HELLO", "3"], ["SUBSCRIBE", "own-ch"], ["PUBLISH", "own-ch", "mine"], ["UNSUBSCRIBE", "own-ch"], ["PING"]];
+    for (const port of [PROXY_PORT, NODE_PORT]) {
+      const r = (await exchange(port, pipeline(cmds), 6, 5000)).map(text).slice(1);
+      // A push may come before or after PUBLISH's reply (predixy's wait behind the client's replies: README).
+      expect(r.filter((x) => x.startsWith(">3\r\n$7\r\nmessage\r\n"))).toEqual([">3\r\n$7\r\nmessage\r\n$6\r\nown-ch\r\n$4\r\nmine\r\n"]);
+      expect(r.filter((x) => x.startsWith(":"))).toEqual([":1\r\n"]);
+      expect(r.slice(3)).toEqual([">3\r\n$11\r\nunsubscribe\r\n$6\r\nown-ch\r\n:0\r\n", "+PONG\r\n"]);
+    }
+  });
+});
+
 describe("a refused EXEC, as Redis answers it", () => {
   test("EXEC with arguments: EXECABORT naming the reason, and the transaction is discarded", async () => {
     const cmds = [["DEL", "{ex}k"], ["MULTI"], ["SET", "{ex}k", "1"], ["EXEC", "x"], ["EXEC"], ["GET", "{ex}k"], ["EXEC", "y"]];
