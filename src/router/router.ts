@@ -124,6 +124,8 @@ export class Router implements BackendEvents, SessionHost {
     // Subscribed mode's rules hold whatever session the client has (WATCH, then SUBSCRIBE); while
     // a session's reply is pending (RESET …), the command waits for it in the session first.
     const session = c.session;
+    // A subscription the node has not confirmed yet comes first (a PUBLISH must find it there).
+    if (c.subs !== null && c.subs.confirming > 0) return c.deferUntilIdle();
     if (c.subs !== null && (session === null || c.oldestPending() === null)) {
       const refused = this.pubsub.restricted(c, f, spec);
       if (refused !== null) return refused[0] === MINUS ? this.refuse(c, refused, spec, f) : this.answer(c, refused, spec);

@@ -91,6 +91,11 @@ export class SubscriberConn {
     if (this.socket !== null) this.flush();
   }
 
+  /** PINGs sent and not answered yet. */
+  get pingsPending(): number {
+    return this.pings.length;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }

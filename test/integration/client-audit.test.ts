@@ -15,6 +15,7 @@ import { ownerPort } from "../helpers/slots.ts";
 const BASE = 8800;
 const PROXY_PORT = 8890;
 const NODE_PORT = 8880;
+const PORTS = Array.from({ length: 6 }, (_, i) => BASE + i);
 let cluster: ClusterHandle;
 let proxy: ProxyHandle;
 let standalone: { stop(): Promise<void> };
@@ -345,6 +346,55 @@ describe("pub/sub in order with the client's other commands", () => {
       expect(r.filter((x) => x.startsWith(":"))).toEqual([":1\r\n"]);
       expect(r.slice(3)).toEqual([">3\r\n$11\r\nunsubscribe\r\n$6\r\nown-ch\r\n:0\r\n", "+PONG\r\n"]);
     }
+  });
+});
+
+/** A script that keeps a node busy for 300 ms (it serves no other client meanwhile). */
+const BUSY_300MS = "local s = redis.call('TIME') while true do local n = redis.call('TIME') " +
+  "if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 300000 then return 1 end end";
+
+describe("a subscription is confirmed once the node has it", () => {
+  test("a subscriber connection predixy has just opened: a PUBLISH sent once SUBSCRIBE is confirmed is delivered", async () => {
+    // Without subscriptions, predixy's subscriber connections closed by the nodes: SUBSCRIBE
+    // opens a new one while the PUBLISH goes over an open shared connection. The masters are
+    // busy meanwhile (a script), so both wait there: a node reads a new connection after the
+    // ones it has, and would run the PUBLISH first had predixy confirmed SUBSCRIBE at once.
+    const masters = [];
+    for (const p of PORTS) if (/role:master/.test(await redisCli(p, ["info", "replication"]))) masters.push(p);
+    const pub = connect(PROXY_PORT);
+    for (let i = 0; i < 2; i++) {
+      // (Without subscriptions they are not of type pubsub: known by their last command.)
+      for (const p of masters) {
+        for (const l of (await redisCli(p, ["client", "list"])).split("\n")) {
+          if (/ cmd=((p|s)?(un)?subscribe|ping) /.test(l)) await redisCli(p, ["client", "kill", "id", /id=(\d+)/.exec(l)![1]]);
+        }
+      }
+      for (let m = 0; m < masters.length; m++) await pub.publish("warm", "x"); // shared connections open
+      const sub = connect(PROXY_PORT);
+      await sub.ping();
+      const got: string[] = [];
+      sub.on("message", (_ch: string, m: string) => got.push(m));
+      const busy = masters.map((p) => redisCli(p, ["eval", BUSY_300MS, "0"]));
+      await Bun.sleep(50);
+      await sub.subscribe(`fresh-${i}`);
+      expect(await pub.publish(`fresh-${i}`, "m")).toBe(1);
+      await Promise.all(busy);
+      await waitFor(() => got.length === 1, "the message");
+      sub.disconnect();
+    }
+  });
+
+  test("ioredis: one client subscribes, another publishes as soon as it is confirmed: every message arrives", async () => {
+    const sub = connect(PROXY_PORT), pub = connect(PROXY_PORT);
+    const got: string[] = [];
+    sub.on("message", (ch: string) => got.push(ch));
+    const counts: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      await sub.subscribe(`conf-${i}`);
+      counts.push(await pub.publish(`conf-${i}`, "m"));
+    }
+    await waitFor(() => got.length === 50, "50 messages");
+    expect(counts.every((n) => n === 1)).toBe(true);
   });
 });
 
