@@ -420,6 +420,37 @@ describe("a refused EXEC, as Redis answers it", () => {
   });
 });
 
+test("CLIENT KILL closes the killed client's connection as Redis does: a FIN, not a reset", async () => {
+  for (const port of [PROXY_PORT, NODE_PORT]) {
+    const victim = await Conversation.open(port);
+    const id = /^:(\d+)/.exec(await victim.call("CLIENT", "ID"))![1];
+    const killer = await Conversation.open(port);
+    expect(await killer.call("CLIENT", "KILL", "ID", id)).toBe(":1\r\n");
+    await victim.waitClosed();
+    expect(victim.closed).toBe(true);
+    expect(victim.closeError).toBe("");
+    killer.close();
+  }
+});
+
+test("ioredis reconnects after CLIENT KILL, with no error event, and runs its commands", async () => {
+  for (const port of [PROXY_PORT, NODE_PORT]) {
+    const v = connect(port);
+    const errors: string[] = [];
+    v.on("error", (e: Error) => errors.push(e.message));
+    let ready = 0;
+    v.on("ready", () => ready++);
+    await v.set("{ck}k", "1");
+    const admin = connect(port);
+    expect(await admin.client("KILL", "ID", String(await v.client("ID")))).toBe(1);
+    await waitFor(() => ready >= 2, "ioredis to reconnect");
+    expect(await v.get("{ck}k")).toBe("1");
+    expect(errors).toEqual([]);
+    v.disconnect();
+    admin.disconnect();
+  }
+});
+
 test("INFO and the nodes show no pinned connection left behind by the tests above", async () => {
   // Idle ones stay pooled (pool.max_idle, 4 per node and protocol), lent ones must all be back.
   expect(await pinnedTotal()).toBeLessThanOrEqual(3 * 2 * 4);
