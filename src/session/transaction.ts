@@ -31,6 +31,8 @@ const ERR_WATCH_NODES = R.errorReply(
   "ERR WATCH of keys on several cluster nodes is not supported by proxy (a transaction runs on one node: use hash tags)");
 const ERR_OTHER_NODE = R.errorReply(
   "ERR command not queued: its key is on another cluster node than the transaction's (a transaction runs on one node: use hash tags)");
+/** Commands sent on the pinned connection between WATCH and MULTI (MULTI and the rest then follow). */
+const TO_PINNED = new Set(["multi", "exec", "discard", "watch", "unwatch", "reset"]);
 /** Commands that change the client's state in predixy, which the pinned connection must not carry. */
 const PROXY_STATE = new Set(["auth", "hello", "select", "client|setname", "client|setinfo", "readonly", "readwrite"]);
 
@@ -62,6 +64,8 @@ export class Transaction implements Session {
   private broken = false;
   /** A reply later commands must wait for is outstanding (WATCH, EXEC, DISCARD, UNWATCH). */
   private fenced: Request | null = null;
+  /** A command went the shared way between WATCH and MULTI: the pinned connection's next one waits for its reply. */
+  private outside = false;
   /** EXEC's reply once the transaction is aborted. */
   private execAbort = EXECABORT;
   /** The backend credential the connection was opened with. */
@@ -77,6 +81,12 @@ export class Transaction implements Session {
     // Closed while it waited for the client (the node's idle timeout, CLIENT KILL, a restart):
     // its WATCH and MULTI are gone with it.
     if (this.conn !== null && this.conn.state === ConnState.CLOSED) this.broken = this.aborted = true;
+    if (this.outside && TO_PINNED.has(spec.name)) {
+      // As on one connection, what the client sent the shared way runs first (a GET between
+      // WATCH and MULTI must not see EXEC's writes).
+      if (c.oldestPending() !== null) return c.deferUntilIdle();
+      this.outside = false;
+    }
     switch (spec.name) {
       case "multi":
         return this.multi(f, spec);
@@ -97,7 +107,11 @@ export class Transaction implements Session {
       case "reset":
         return this.reset(f, spec);
     }
-    if (!this.inMulti) return this.host.route(c, f, spec); // between WATCH and MULTI: as usual
+    if (!this.inMulti) {
+      // Between WATCH and MULTI: as usual.
+      this.outside = true;
+      return this.host.route(c, f, spec);
+    }
     // Blocking commands do not block inside MULTI; WAIT and pub/sub have no place in it here.
     if (spec.route === Route.UNSUPPORTED || (spec.route === Route.SESSION && spec.local !== "blocking") ||
         (spec.route === Route.PUBSUB && spec.name.endsWith("subscribe")) || PROXY_STATE.has(spec.local)) {

@@ -237,6 +237,22 @@ describe("WATCH across other calls", () => {
       "the WATCH and BLPOP connections to be closed");
   });
 
+  test("a GET between WATCH and MULTI, pipelined, runs before EXEC, as on one connection", async () => {
+    // Another client's 7 MB SET to the same node keeps the shared connection busy for a few ms
+    // (under the 8 MiB that would pause its clients), while the transaction's is free.
+    let sawExec = 0;
+    for (let i = 0; i < 10; i++) {
+      await exchange(PROXY_PORT, pipeline([["SET", "{o}k", "v0"]]), 1);
+      const big = exchange(PROXY_PORT, encodeCommand(["SET", "{o}big", new Uint8Array(7 * 1024 * 1024)]), 1, 20_000);
+      await Bun.sleep(i % 3);
+      const r = (await exchange(PROXY_PORT, pipeline([["WATCH", "{o}w"], ["GET", "{o}k"], ["MULTI"], ["SET", "{o}k", "v1"], ["EXEC"]]), 5)).map(text);
+      await big;
+      expect(r[4]).toBe("*1\r\n+OK\r\n");
+      if (r[1] !== "$2\r\nv0\r\n") sawExec++;
+    }
+    expect(sawExec).toBe(0);
+  });
+
   test("redis-py: a WatchError retry loop with a blocking call between WATCH and MULTI", async () => {
     const script = `
 import os, redis
