@@ -375,7 +375,7 @@ describe("a subscription is confirmed once the node has it", () => {
     // opens a new one while the PUBLISH goes over an open shared connection. The masters are
     // busy meanwhile (a script), so both wait there: a node reads a new connection after the
     // ones it has, and would run the PUBLISH first had predixy confirmed SUBSCRIBE at once.
-    const masters = [];
+    const masters: number[] = [];
     for (const p of PORTS) if (/role:master/.test(await redisCli(p, ["info", "replication"]))) masters.push(p);
     const pub = connect(PROXY_PORT);
     for (let i = 0; i < 2; i++) {
@@ -434,6 +434,26 @@ describe("a refused EXEC, as Redis answers it", () => {
       b.disconnect();
     }
   });
+});
+
+test("WAIT that has the masters ask their replicas reuses connections: not one per round", async () => {
+  const masters: number[] = [];
+  for (const p of PORTS) if (/role:master/.test(await redisCli(p, ["info", "replication"]))) masters.push(p);
+  const accepted = async () => {
+    let n = 0;
+    for (const p of masters) n += Number(/total_connections_received:(\d+)/.exec(await redisCli(p, ["info", "stats"]))![1]);
+    return n;
+  };
+  const c = connect(PROXY_PORT);
+  await c.set("{wt}warm", "v");
+  const before = await accepted();
+  for (let i = 0; i < 50; i++) {
+    await c.set(`{wt}${i}`, "v");
+    expect(await c.wait(1, 1000)).toBe(1);
+  }
+  // A pinned connection or two per master (and the CLI's own, one per INFO above).
+  expect((await accepted()) - before).toBeLessThan(4 * masters.length);
+  c.disconnect();
 });
 
 test("CLIENT KILL closes the killed client's connection as Redis does: a FIN, not a reset", async () => {
