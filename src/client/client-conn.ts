@@ -643,6 +643,16 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     this.socket.terminate();
   }
 
+  /**
+   * CLIENT KILL: closed now, replies not written yet dropped, as Redis frees a killed client; but
+   * with a FIN, as Redis closes it: a reset would reach the client as an error (ECONNRESET).
+   */
+  kill(): void {
+    if (this.closed) return;
+    this.onClosed();
+    this.socket.end();
+  }
+
   /** The socket is gone. Finished replies are dropped; in-flight requests are released by their holders. */
   onClosed(): void {
     if (this.closed) return;

@@ -12,8 +12,8 @@ export interface ListedClient {
   describe(cmd?: string): string;
   /** Closes the connection once its earlier replies and this one are written (killing itself). */
   closeAfterReplies(): void;
-  /** Closes the connection now. */
-  close(): void;
+  /** Closes the connection now, as Redis closes a killed client. */
+  kill(): void;
 }
 
 const dec = new TextDecoder();
@@ -99,7 +99,7 @@ function kill(args: string[], me: ListedClient, all: Iterable<ListedClient>): Ui
   }
   for (const c of victims) {
     if (c === me) c.closeAfterReplies();
-    else c.close();
+    else c.kill();
   }
   if (old) return victims.length > 0 ? R.OK : R.errorReply("ERR No such client");
   return R.intReply(victims.length);

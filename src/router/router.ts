@@ -126,37 +126,47 @@ export class Router implements BackendEvents, SessionHost {
   dispatch(c: ClientSession, f: Frame): void {
     this.stats.commands++;
     let spec = COMMANDS.lookup(f.src, f.base + f.argStart[0], f.base + f.argEnd[0]);
-    if (spec === null) return this.refuse(c, unknownCommand(f));
+    if (spec === null) return this.refuse(c, unknownCommand(f), null, f);
     if (spec.route === Route.SUBCOMMAND) {
       const sub = f.argc > 1 ? spec.subcommands?.get(argText(f, 1).toLowerCase()) : undefined;
       if (sub === undefined) {
         return this.refuse(c, f.argc > 1
           ? R.errorReply(`ERR unknown subcommand '${argText(f, 1)}'. Try ${spec.name.toUpperCase()} HELP.`)
-          : wrongArity(spec), spec);
+          : wrongArity(spec), spec, f);
       }
       spec = sub;
     }
     // Arity first, as Redis checks it.
-    if (!arityOk(spec.arity, f.argc)) return this.refuse(c, wrongArity(spec), spec);
+    if (!arityOk(spec.arity, f.argc)) return this.refuse(c, wrongArity(spec), spec, f);
     if (!c.authed && spec.local !== "auth" && spec.local !== "hello" && spec.local !== "quit") {
       return this.answer(c, R.ERR_NOAUTH, spec, ErrorKind.REFUSED);
     }
     // Only users with restrictions are checked (every key, before any split): for the others this is the whole cost.
     if (c.acl !== null) {
       const denied = this.opts.acl.deny(c, spec, f);
-      if (denied !== null) return this.refuse(c, denied, spec);
+      if (denied !== null) return this.refuse(c, denied, spec, f);
     }
-    if (c.session !== null) return c.session.dispatch(f, spec);
-    if (c.subs !== null) {
+    // Subscribed mode's rules hold whatever session the client has (WATCH, then SUBSCRIBE); while
+    // a session's reply is pending (RESET …), the command waits for it in the session first.
+    const session = c.session;
+    // A subscription the node has not confirmed yet comes first (a PUBLISH must find it there).
+    if (c.subs !== null && c.subs.confirming > 0) return c.deferUntilIdle();
+    if (c.subs !== null && (session === null || c.oldestPending() === null)) {
       const refused = this.pubsub.restricted(c, f, spec);
-      if (refused !== null) return this.answer(c, refused, spec, refused[0] === MINUS ? ErrorKind.REFUSED : ErrorKind.NONE);
+      if (refused !== null) return refused[0] === MINUS ? this.refuse(c, refused, spec, f) : this.answer(c, refused, spec);
     }
+    if (session !== null) return session.dispatch(f, spec);
     this.route(c, f, spec);
   }
 
-  /** An error reply for a command Redis would refuse before running it; a transaction notes it. */
-  private refuse(c: ClientSession, reply: Uint8Array, spec: CommandSpec | null = null): void {
-    c.session?.refused();
+  /**
+   * An error reply for a command Redis would refuse before running it; a transaction notes it.
+   * A refused EXEC is answered as Redis answers it, EXECABORT naming the reason, and ends the
+   * client's transaction (its WATCH too).
+   */
+  private refuse(c: ClientSession, reply: Uint8Array, spec: CommandSpec | null = null, f: Frame | null = null): void {
+    if (spec !== null && spec.name === "exec") reply = execAbort(reply);
+    if (c.session !== null && f !== null && c.session.refused(f, spec, reply)) return;
     this.answer(c, reply, spec, ErrorKind.REFUSED);
   }
 
@@ -213,7 +223,10 @@ export class Router implements BackendEvents, SessionHost {
       case Route.ANY:
         break;
       case Route.LOCAL: {
-        if (spec.local === "reset") this.pubsub.clientGone(c);
+        if (spec.local === "reset" && c.subs !== null) {
+          if (c.oldestPending() !== null || this.pubsub.awaitOwnMessages(c)) return c.deferUntilIdle();
+          this.pubsub.clientGone(c);
+        }
         if (spec.local === "client|list" || spec.local === "client|kill") {
           return this.answer(c, clientCommand(spec.local, f, c, this.opts.clients()), spec);
         }
@@ -381,6 +394,7 @@ export class Router implements BackendEvents, SessionHost {
     switch (spec.name) {
       case "publish":
       case "spublish": {
+        if (c.subs !== null) c.subs.published = true;
         const shard = spec.name === "spublish";
         const channel = argText(f, 1);
         const req = this.track(c, f, spec, shard ? keySlot(f, 1) : -1);
@@ -400,6 +414,9 @@ export class Router implements BackendEvents, SessionHost {
         return this.go(req);
       }
       default:
+        // (Un)subscribing takes effect at once: it waits for the client's earlier commands, as
+        // Redis runs them first (a PUBLISH to its own channel, then UNSUBSCRIBE, delivers).
+        if (c.oldestPending() !== null || this.pubsub.awaitOwnMessages(c)) return c.deferUntilIdle();
         return this.pubsub.command(c, f, spec);
     }
   }
@@ -793,6 +810,12 @@ function unknownCommand(f: Frame): Uint8Array {
 const UNKNOWN_HEAD = enc("-ERR unknown command '");
 const UNKNOWN_MID = enc("', with args beginning with: ");
 const QUOTE = 39, SPACE = 32;
+
+/** Redis' reply to a refused EXEC: `-EXECABORT Transaction discarded because of: <why>` (its own errors without "ERR "). */
+function execAbort(reply: Uint8Array): Uint8Array {
+  const why = decoder.decode(reply.subarray(1, reply.length - 2));
+  return R.errorReply(`EXECABORT Transaction discarded because of: ${why.startsWith("ERR ") ? why.slice(4) : why}`);
+}
 
 function wrongArity(spec: CommandSpec): Uint8Array {
   return R.errorReply(`ERR wrong number of arguments for '${spec.name}' command`);

@@ -31,6 +31,8 @@ export class BlockingCall implements Session {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** The backend credential the connection was opened with (the client's when the call began). */
   private cred = 0;
+  /** The session the call runs within (a transaction between WATCH and MULTI): the client's again after it. */
+  private outer: Session | null = null;
 
   constructor(private readonly c: ClientSession, private readonly host: SessionHost) {}
 
@@ -39,6 +41,7 @@ export class BlockingCall implements Session {
     const req = this.host.track(this.c, f, spec, slot);
     req.session = this;
     this.req = req;
+    this.outer = this.c.session;
     this.c.session = this;
     this.sendTo(slot >= 0 ? this.host.topology.table.nodeFor(slot) : this.host.anyMaster(), false);
   }
@@ -108,9 +111,12 @@ export class BlockingCall implements Session {
       : `CLUSTERDOWN ${reason}`));
   }
 
-  refused(): void {}
+  refused(): boolean {
+    return false;
+  }
 
   clientGone(): void {
+    this.outer?.clientGone();
     if (this.timer !== null) {
       // Between two tries: nothing is on a node, so nobody else will let go of the request.
       clearTimeout(this.timer);
@@ -129,7 +135,7 @@ export class BlockingCall implements Session {
 
   /** Ends the session: later commands go on; the connection goes back clean, or is closed. */
   private end(clean: boolean): void {
-    if (this.c.session === this) this.c.session = null;
+    if (this.c.session === this) this.c.session = this.outer;
     this.giveBack(clean);
   }
 

@@ -7,6 +7,7 @@ import type { CommandSpec } from "../commands/command-table.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
 import type { Proto } from "../resp/reply-writer.ts";
+import { acquire, Kind, release, setReply } from "../router/request.ts";
 import type { ClientSession } from "../router/router.ts";
 import { globMatch } from "../util/glob.ts";
 import { bytesOf, nameOf } from "./channel-name.ts";
@@ -16,12 +17,17 @@ import type { SessionHost } from "./session.ts";
 
 const log = getLogger(["predixy", "pubsub"]);
 const enc = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 
 /** A client's subscriptions: predixy's own, the nodes see one subscriber per channel. */
 export class ClientSubs {
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
   readonly shard = new Set<string>();
+  /** It published since its subscriptions last changed: messages of its own may be on their way. */
+  published = false;
+  /** Its subscribe commands whose confirmation waits for the node: its later commands wait too. */
+  confirming = 0;
 
   get count(): number {
     return this.channels.size + this.patterns.size;
@@ -71,23 +77,32 @@ export class PubSub implements SubscriberEvents {
     for (let i = 1; i < f.argc; i++) names.push(nameOf(f.arg(i)));
     const subs = c.subs ?? new ClientSubs();
     const frames: Uint8Array[] = [];
+    /** Subscriber connections this command subscribed on, or that still subscribe for someone. */
+    const confirming = new Set<SubscriberConn>();
+    const wait = (conn: SubscriberConn | null, sent: boolean) => {
+      if (conn !== null && (sent || conn.pingsPending > 0)) confirming.add(conn);
+    };
     switch (spec.name) {
       case "subscribe":
         for (const ch of names) {
-          if (this.add(this.channels, subs.channels, ch, c)) this.toClassic(["SUBSCRIBE", ch]);
+          const sent = this.add(this.channels, subs.channels, ch, c);
+          wait(sent ? this.toClassic(["SUBSCRIBE", ch]) : this.classic, sent);
           frames.push(confirm("subscribe", ch, subs.count, c.proto));
         }
         break;
       case "psubscribe":
         for (const p of names) {
-          if (this.add(this.patterns, subs.patterns, p, c)) this.toClassic(["PSUBSCRIBE", p]);
+          const sent = this.add(this.patterns, subs.patterns, p, c);
+          wait(sent ? this.toClassic(["PSUBSCRIBE", p]) : this.classic, sent);
           frames.push(confirm("psubscribe", p, subs.count, c.proto));
         }
         break;
       case "ssubscribe":
         if (new Set(names.map(slotOfName)).size > 1) return this.host.answer(c, R.errorReply("CROSSSLOT Keys in request don't hash to the same slot"));
         for (const ch of names) {
-          if (this.add(this.shard, subs.shard, ch, c)) this.subscribeShard(ch);
+          const sent = this.add(this.shard, subs.shard, ch, c);
+          if (sent) this.subscribeShard(ch);
+          wait(this.shardOn.get(ch) ?? null, sent);
           frames.push(confirm("ssubscribe", ch, subs.shard.size, c.proto));
         }
         break;
@@ -101,7 +116,20 @@ export class PubSub implements SubscriberEvents {
         this.drop(this.shard, subs.shard, names, c, "sunsubscribe", subs, frames, (ch) => this.unsubscribeShard(ch));
     }
     c.subs = subs.count > 0 || subs.shard.size > 0 ? subs : null;
-    this.host.answer(c, Buffer.concat(frames));
+    if (confirming.size === 0) return this.host.answer(c, Buffer.concat(frames));
+    // As on Redis, the confirmation comes once the node has subscribed (a PING behind the
+    // SUBSCRIBE comes back): a PUBLISH after it, by anyone, reaches the client. The client's
+    // later commands wait for it (see confirming).
+    const req = this.host.track(c, f, spec, -1);
+    const reply = Buffer.concat(frames);
+    subs.confirming++;
+    let left = confirming.size;
+    const done = () => {
+      if (--left > 0) return;
+      subs.confirming--;
+      this.host.finish(req, reply);
+    };
+    for (const conn of confirming) conn.ping(done);
   }
 
   /**
@@ -113,6 +141,38 @@ export class PubSub implements SubscriberEvents {
     if (spec.local === "ping") return encodePong(f.argc > 1 ? f.arg(1) : new Uint8Array(0));
     if (ALLOWED_SUBSCRIBED.has(spec.name)) return null;
     return R.errorReply(`ERR Can't execute '${spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
+  }
+
+  /**
+   * Before a subscriber that published (un)subscribes: its PUBLISH was answered on another
+   * connection than the one its messages come on, so some may not have been read yet. A PING on
+   * each subscriber connection it uses comes back after them; meanwhile a placeholder in its
+   * reply order makes its later commands wait. False when there is nothing to wait for.
+   */
+  awaitOwnMessages(c: Subscriber): boolean {
+    const subs = c.subs;
+    if (subs === null || !subs.published) return false;
+    subs.published = false;
+    const conns = new Set<SubscriberConn>();
+    if (subs.count > 0 && this.classic !== null) conns.add(this.classic);
+    for (const ch of subs.shard) {
+      const conn = this.shardOn.get(ch);
+      if (conn !== undefined) conns.add(conn);
+    }
+    if (conns.size === 0) return false;
+    const wait = acquire();
+    wait.kind = Kind.PUSH;
+    wait.sink = c;
+    c.track(wait);
+    let left = conns.size;
+    const done = () => {
+      if (--left > 0) return;
+      if (c.closed) return release(wait);
+      setReply(wait, EMPTY, 0, 0);
+      c.complete(wait);
+    };
+    for (const conn of conns) conn.ping(done);
+    return true;
   }
 
   /** The client has gone, or sent RESET: all its subscriptions end. */
@@ -297,9 +357,11 @@ export class PubSub implements SubscriberEvents {
     this.toClassic(["PUNSUBSCRIBE", p]);
   }
 
-  private toClassic(args: string[]): void {
+  /** Sends `args` on the classic subscriber connection (connected first if need be); that connection, or null. */
+  private toClassic(args: string[]): SubscriberConn | null {
     const conn = this.classic ?? this.connectClassic();
     conn?.send(args);
+    return conn;
   }
 
   /** The classic subscriber connection, to a reachable master; everything is subscribed on it. */

@@ -11,15 +11,19 @@ import type { Request } from "../router/request.ts";
 /**
  * A client with a session has every command handed to it (`dispatch`) instead of the router's
  * shared path, and the replies to the requests it sends (`req.session === this`) come to it
- * first. A session that ends sets `client.session = null` before its last reply is delivered,
- * so that commands waiting for it are routed normally.
+ * first. A session that ends sets `client.session = null` (or back to the transaction a blocking
+ * call or WAIT ran within) before its last reply is delivered, so that commands waiting for it
+ * are routed normally.
  */
 export interface Session {
   dispatch(f: Frame, spec: CommandSpec): void;
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void;
   onLost(req: Request, written: boolean, reason: string): void;
-  /** The router refused one of the client's commands (unknown, wrong arity) while the session lasts. */
-  refused(): void;
+  /**
+   * The router refuses one of the client's commands (unknown, wrong arity …) with `reply` while
+   * the session lasts. True if the session answers it itself (a refused EXEC ends a transaction).
+   */
+  refused(f: Frame, spec: CommandSpec | null, reply: Uint8Array): boolean;
   /** The client has gone: close or give back what the session holds, at once. */
   clientGone(): void;
   /** Waiting in a blocking call or WAIT (INFO blocked_clients). */

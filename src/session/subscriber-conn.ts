@@ -24,7 +24,8 @@ export interface SubscriberEvents {
 export const enum MessageKind { CHANNEL, PATTERN, SHARD }
 
 const dec = new TextDecoder();
-const MESSAGE = "message", PMESSAGE = "pmessage", SMESSAGE = "smessage", SUNSUBSCRIBE = "sunsubscribe";
+const MESSAGE = "message", PMESSAGE = "pmessage", SMESSAGE = "smessage", SUNSUBSCRIBE = "sunsubscribe", PONG = "pong";
+const PING = encodeCommand(["PING"]);
 
 /**
  * Subscriptions of all of predixy's clients go over such connections, each channel subscribed
@@ -40,6 +41,8 @@ export class SubscriberConn {
   private closed = false;
   /** Credentials not accepted yet: the first reply is AUTH's. */
   private authPending: boolean;
+  /** Called as the PINGs sent (see ping) come back, in order. */
+  private readonly pings: (() => void)[] = [];
 
   constructor(
     readonly host: string,
@@ -78,6 +81,19 @@ export class SubscriberConn {
     if (this.closed || args.length < 2) return;
     this.out.push(encodeCommand([args[0], ...args.slice(1).map(bytesOf)]));
     if (this.socket !== null) this.flush();
+  }
+
+  /** Calls `done` once the node has answered a PING sent now: every message it sent before is read by then (or at once if closed). */
+  ping(done: () => void): void {
+    if (this.closed) return done();
+    this.pings.push(done);
+    this.out.push(PING);
+    if (this.socket !== null) this.flush();
+  }
+
+  /** PINGs sent and not answered yet. */
+  get pingsPending(): number {
+    return this.pings.length;
   }
 
   get isClosed(): boolean {
@@ -123,11 +139,14 @@ export class SubscriberConn {
       if (buf[start] === 45) this.close(`refused AUTH: ${dec.decode(buf.subarray(start + 1, end - 2))}`);
       return;
     }
+    if (buf[start] === 43) return this.pings.shift()?.(); // +PONG: subscribed to nothing just now
     if (buf[start] !== 42 && buf[start] !== 62) return; // an error reply to a (un)subscribe: nothing to undo
     // [kind, a, b (, c)]: bulk strings; the first says what the frame is.
     const parts = bulks(buf, start, end);
-    if (parts.length < 3) return;
+    if (parts.length === 0) return;
     const kind = dec.decode(buf.subarray(parts[0][0], parts[0][1]));
+    if (kind === PONG) return this.pings.shift()?.();
+    if (parts.length < 3) return;
     const key = nameOf(buf.subarray(parts[1][0], parts[1][1]));
     if (kind === MESSAGE) this.events.onMessage(this, MessageKind.CHANNEL, key, buf, start, end);
     else if (kind === PMESSAGE) this.events.onMessage(this, MessageKind.PATTERN, key, buf, start, end);
@@ -142,6 +161,7 @@ export class SubscriberConn {
     this.socket = null;
     this.out.length = 0;
     this.input.clear();
+    for (const done of this.pings.splice(0)) done(); // nothing more will come
     this.events.onClosed(this, reason);
   }
 }

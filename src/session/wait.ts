@@ -1,9 +1,13 @@
 // WAIT numreplicas timeout: the client's writes, on every master, acknowledged by that many replicas.
 
+import type { BackendConn } from "../backend/backend-conn.ts";
+import type { BackendNode } from "../backend/backend-node.ts";
 import type { CommandSpec } from "../commands/command-table.ts";
 import type { Frame } from "../resp/request-reader.ts";
 import * as R from "../resp/replies.ts";
-import { acquire, release, type Request } from "../router/request.ts";
+import { encodeCommand } from "../resp/reply-value.ts";
+import type { Proto } from "../resp/reply-writer.ts";
+import { acquire, Kind, release, type Request } from "../router/request.ts";
 import type { ClientSession } from "../router/router.ts";
 import type { Session, SessionHost } from "./session.ts";
 
@@ -19,7 +23,9 @@ const ERR_NEGATIVE = R.errorReply("ERR timeout is negative");
  * shared connection: it never blocks, and counts the replicas that acknowledged that
  * connection's last write. Until every master has `numreplicas`, a `WAIT` that blocks for 1 ms
  * on a connection of its own makes the master ask its replicas for acknowledgements, and the
- * count is asked again. The answer is the smallest count over the masters: it can be higher
+ * count is asked again (that WAIT goes on a pinned connection, kept in the pool for the next
+ * one: a shared one would hold everyone's commands, a new one per round piles up closed
+ * sockets). The answer is the smallest count over the masters: it can be higher
  * than Redis' (the offsets include later writes of other clients, so it waits as long or longer),
  * never lower than what the client's own writes have.
  */
@@ -33,6 +39,12 @@ export class WaitCall implements Session {
   private delay = 2;
   private gone = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** WAITs that make masters ask their replicas now, each on a pinned connection of its node. */
+  private readonly nudges = new Map<Request, BackendConn>();
+  private proto: Proto = 2;
+  private cred = 0;
+  /** The session WAIT runs within (a transaction between WATCH and MULTI): the client's again after it. */
+  private outer: Session | null = null;
 
   constructor(private readonly c: ClientSession, private readonly host: SessionHost) {}
 
@@ -44,6 +56,9 @@ export class WaitCall implements Session {
     this.want = n;
     this.deadline = t > 0 ? performance.now() + t : 0;
     this.parent = this.host.track(this.c, f, spec, -1);
+    this.proto = this.c.proto;
+    this.cred = this.c.cred;
+    this.outer = this.c.session;
     this.c.session = this;
     this.round();
   }
@@ -75,21 +90,41 @@ export class WaitCall implements Session {
   }
 
   onReply(req: Request, buf: Uint8Array, start: number): void {
+    if (req.kind !== Kind.CLIENT) return this.nudged(req, true);
     this.count(req, buf[start] === 58 ? Number(new TextDecoder().decode(buf.subarray(start + 1, buf.indexOf(13, start)))) : 0);
   }
 
   onLost(req: Request): void {
+    if (req.kind !== Kind.CLIENT) return this.nudged(req, false);
     this.count(req, 0);
+  }
+
+  /** Replicas acknowledge once a second on their own; a WAIT that blocks 1 ms has the master ask them now. */
+  private nudge(node: BackendNode): void {
+    const conn = node.pinned.acquire(this.proto, this.cred);
+    if (conn === null) return; // at max_pinned: the replicas' own acknowledgement will do
+    const r = acquire();
+    r.kind = Kind.PRELOAD;
+    r.session = this;
+    r.target = node;
+    r.src = encodeCommand(["WAIT", String(this.want + 1000), "1"]);
+    r.end = r.src.length;
+    this.nudges.set(r, conn);
+    conn.enqueue(r);
+  }
+
+  private nudged(req: Request, clean: boolean): void {
+    const conn = this.nudges.get(req);
+    this.nudges.delete(req);
+    if (conn !== undefined) req.target!.pinned.release(conn, clean, this.proto, this.cred);
+    release(req);
   }
 
   private count(req: Request, replicas: number): void {
     const node = req.target!;
     release(req);
     this.least = Math.min(this.least, replicas);
-    if (replicas < this.want && !this.gone) {
-      // Replicas acknowledge once a second on their own; a blocked WAIT has the master ask now.
-      void this.host.topology.queryNode(node, [["WAIT", String(this.want + 1000), "1"]]).catch(() => {});
-    }
+    if (replicas < this.want && !this.gone) this.nudge(node);
     if (--this.pending > 0) return;
     if (this.gone) return this.host.finish(this.parent!, R.OK); // released: the client is closed
     const now = performance.now();
@@ -99,13 +134,16 @@ export class WaitCall implements Session {
   }
 
   private done(n: number): void {
-    if (this.c.session === this) this.c.session = null;
+    if (this.c.session === this) this.c.session = this.outer;
     this.host.finish(this.parent!, R.intReply(n));
   }
 
-  refused(): void {}
+  refused(): boolean {
+    return false;
+  }
 
   clientGone(): void {
+    this.outer?.clientGone();
     this.gone = true;
     if (this.timer !== null) {
       clearTimeout(this.timer);
