@@ -75,6 +75,8 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
   user!: AclUser;
   acl: AclUser | null = null;
   cred = 0;
+  /** "address:port" of the client, once asked for (the slowlog). */
+  private peerAddr: string | null = null;
   /** A command with a large argument being streamed to its node as it arrives (stream/upload.ts). */
   private upload: Upload | null = null;
   /** What this client makes the proxy hold (see MemoryBudget): replies not written, unparsed input, waiting commands' copies. */
@@ -386,22 +388,20 @@ export class ClientConn implements Flushable, ClientSession, BudgetedClient {
     const bytes = r.replyEnd - r.replyStart;
     this.stats.bytesOut += bytes;
     const kind = r.reply[r.replyStart] === MINUS ? metrics.errorReply(r.reply, r.replyStart, r.replyEnd, r.errKind) : ErrorKind.NONE;
-    if (metrics.commandDone(r.spec === null ? 0 : r.spec.id, r.arrivedAt, kind)) this.logSlow(r);
+    if (metrics.commandDone(r.spec === null ? 0 : r.spec.id, r.arrivedAt, kind) && slowlog.admits(metrics.now)) this.logSlow(r);
     if (hotKeys.k > 0 && --hotKeys.countdown <= 0) this.sampleKey(r, bytes + r.end - r.start);
   }
 
   /** Rare: a command slower than the slowlog threshold. */
   private logSlow(r: Request): void {
-    const s = this.socket;
     let args: string[] = r.spec === null ? [] : [r.spec.name.replace("|", " ")];
     const f = new Frame();
     if (r.end > r.start && readCommand(r.src, r.start, r.end, f) > 0) args = slowlogArgs(f.argc, (i) => f.arg(i));
     // As Redis does, credentials never reach the log.
     if (r.spec !== null && (r.spec.name === "auth" || r.spec.name === "hello")) args = [r.spec.name, "(redacted)"];
-    slowlog.add({
-      time: Math.floor(Date.now() / 1000), durationUs: Math.floor((metrics.now - r.arrivedAt) * 1000), args,
-      client: `${s.remoteAddress}:${s.remotePort}`, clientName: this.name, node: r.nodeId >= 0 ? metrics.nodeAddrs[r.nodeId] : "",
-    });
+    this.peerAddr ??= `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+    slowlog.add(Math.floor(Date.now() / 1000), Math.floor((metrics.now - r.arrivedAt) * 1000), args, this.peerAddr, this.name,
+      r.nodeId >= 0 ? metrics.nodeAddrs[r.nodeId] : "");
   }
 
   /** One command in hotKeys.sampleEvery: its (first) key, from the bytes it was sent as. */

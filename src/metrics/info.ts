@@ -71,6 +71,7 @@ export const INFO_SECTIONS: Record<string, InfoSection> = {
       ["evicted_clients", s.evicted_clients], ["client_memory_pauses", s.client_memory_pauses],
       ["cluster_redirects", s.cluster_redirects], ["cluster_retries", s.cluster_retries],
       ["streamed_uploads", s.streamed_uploads], ["streamed_replies", s.streamed_replies],
+      ["slowlog_dropped", s.slowlog_dropped],
       ["topology_refreshes", v.topology.refreshes], ["topology_refresh_failures", v.topology.refreshFailures],
       ["topology_changes", v.topology.changes],
       ["eventloop_delay_mean_usec", Math.max(...v.processes.map((p) => p.loopDelayMeanUs))],

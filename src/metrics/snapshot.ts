@@ -170,7 +170,7 @@ export function takeSnapshot(src: SnapshotSources, detail = true): Snapshot {
       client_query_buffer_limit_disconnections: s.inputLimitDisconnections,
       client_output_buffer_limit_disconnections: s.outputLimitDisconnections,
       cluster_redirects: s.redirects, cluster_retries: s.retries,
-      streamed_uploads: s.streamedUploads, streamed_replies: s.streamedReplies,
+      streamed_uploads: s.streamedUploads, streamed_replies: s.streamedReplies, slowlog_dropped: slowlog.dropped,
       total_net_input_bytes: s.bytesIn, total_net_output_bytes: s.bytesOut,
       // The memory budget (client/memory-budget.ts) and commands waiting for a node (router/retry.ts).
       mem_clients_normal: s.clientMemory, maxmemory_clients: s.maxClientMemory,

@@ -35,16 +35,28 @@ test("hot keys: off records nothing", () => {
 
 test("slowlog keeps the newest max_len entries, newest first, ids rising", () => {
   const log = new SlowLog(3);
-  for (let i = 0; i < 5; i++) log.add({ time: i, durationUs: i, args: [`c${i}`], client: "", clientName: "", node: "" });
+  for (let i = 0; i < 5; i++) log.add(i, i, [`c${i}`], "", "", "");
   expect(log.get(-1).map((e) => [e.id, e.args[0]])).toEqual([[4, "c4"], [3, "c3"], [2, "c2"]]);
   expect(log.get(2)).toHaveLength(2);
+  log.setMaxLen(5);
+  log.add(5, 5, ["c5"], "", "", "");
+  expect(log.get(-1).map((e) => e.args[0])).toEqual(["c5", "c4", "c3", "c2"]);
   log.setMaxLen(1);
-  expect(log.length).toBe(1);
+  expect(log.get(-1).map((e) => e.args[0])).toEqual(["c5"]);
   log.reset();
   expect(log.length).toBe(0);
   log.setMaxLen(0);
-  log.add({ time: 0, durationUs: 0, args: [], client: "", clientName: "", node: "" });
+  log.add(0, 0, [], "", "", "");
   expect(log.length).toBe(0);
+});
+
+test("slowlog takes at most max_len entries a second and counts the rest", () => {
+  const log = new SlowLog(3);
+  const taken = [0, 10, 20, 30, 40, 999, 1000, 1001].map((t) => log.admits(t));
+  expect(taken).toEqual([true, true, true, false, false, false, true, true]);
+  expect(log.dropped).toBe(3);
+  log.setMaxLen(0);
+  expect(log.admits(5000)).toBe(false);
 });
 
 test("slowlog arguments: at most 32, each cut at 128 bytes, as Redis shows them", () => {
