@@ -31,10 +31,11 @@ test("max_memory: clients holding the most stop being read, then the biggest is 
     rest: "[performance]\nmax_memory = 33554432\nmax_client_output_bytes = 1073741824\nbatch_size = 1000",
   });
   const bystander = client(p);
-  // A modest client holding 6.4 MB of replies it has not read yet…
-  const modest = holdsReplies(p.port, command("GET", "m").repeat(100));
-  // (Part of them sit in the kernel's socket buffers; the rest in predixy.)
-  await waitFor(async () => a.count("GET") >= 100 && (await info(bystander, "mem_clients_normal")) > 1024 * 1024, "the modest client's replies to be held");
+  // A modest client holding 13 MB of replies it has not read yet (under the 80% mark)…
+  const modest = holdsReplies(p.port, command("GET", "m").repeat(200));
+  // (Part of them sit in the kernel's socket buffers, several MB; the rest in predixy. Enough stay
+  // here that the greedy client's replies in flight when reading stops take the total past 100%.)
+  await waitFor(async () => a.count("GET") >= 200 && (await info(bystander, "mem_clients_normal")) > 1024 * 1024, "the modest client's replies to be held");
   // …and one pipelining 64 MB of replies it never reads.
   const greedy = holdsReplies(p.port, command("GET", "g").repeat(1000));
   await waitFor(greedy.closed, "the greedy client to be closed");
@@ -50,7 +51,7 @@ test("max_memory: clients holding the most stop being read, then the biggest is 
   const chunks: Buffer[] = [];
   modest.sock.on("data", (d: Buffer) => chunks.push(d));
   modest.sock.resume();
-  const want = bulk(value).repeat(100);
+  const want = bulk(value).repeat(200);
   await waitFor(() => chunks.reduce((n, c) => n + c.length, 0) >= want.length, "the modest client's replies");
   expect(Buffer.concat(chunks).toString() === want).toBe(true);
   await waitFor(async () => (await info(bystander, "clients_paused_for_memory")) === 0, "reading to resume");
