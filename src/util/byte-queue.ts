@@ -12,12 +12,32 @@ import { copyBytes } from "./copy-bytes.ts";
 const SEGMENT = 1024 * 1024;
 
 /**
- * Buffers of the initial size whose queue emptied, for the next queue that needs one: an idle
- * connection holds none (10,000 idle clients each kept a touched 64 KiB buffer: ~5 KB of RSS
- * apiece), and busy ones take turns with a few warm buffers.
+ * Buffers whose queue emptied (or outgrew them), by size, for the next queue that needs one: an
+ * idle connection holds none (10,000 idle clients each kept a touched 64 KiB buffer: ~5 KB of
+ * RSS apiece), busy ones take turns with a few warm buffers, and a stream of 100 KB values does
+ * not allocate and zero a new buffer at every step of growth (that was a fifth of the CPU).
  */
 const spare = new Map<number, Uint8Array[]>();
 const SPARE_MAX_BYTES = 32 * 1024 * 1024;
+let spareBytes = 0;
+
+function take(size: number): Uint8Array {
+  const b = spare.get(size)?.pop();
+  if (b === undefined) return new Uint8Array(size);
+  spareBytes -= size;
+  return b;
+}
+
+/** `b` (a whole buffer of ours, or a view from its start) is not used any more. */
+function putBack(b: Uint8Array, initial: number, cap: number): void {
+  const size = b.buffer.byteLength;
+  // Sizes other than the initial one doubled keep the map small (a one-off huge append is dropped).
+  if (size > cap || size % initial !== 0 || spareBytes + size > SPARE_MAX_BYTES) return;
+  let list = spare.get(size);
+  if (list === undefined) spare.set(size, (list = []));
+  list.push(b.length === size ? b : new Uint8Array(b.buffer));
+  spareBytes += size;
+}
 
 /** Output bytes waiting for one socket: appended by many producers, written once per tick. */
 export class ByteQueue {
@@ -67,7 +87,7 @@ export class ByteQueue {
    */
   private makeRoom(n: number): boolean {
     if (this.buf === EMPTY && n <= this.initial) {
-      this.buf = spare.get(this.initial)?.pop() ?? new Uint8Array(this.initial);
+      this.buf = take(this.initial);
       return true;
     }
     const live = this.len - this.start;
@@ -77,8 +97,9 @@ export class ByteQueue {
       if (live + n > this.cap && live > 0) return false;
       let cap = Math.max(this.buf.length, this.initial) * 2;
       while (cap < live + n) cap *= 2;
-      const next = new Uint8Array(Math.max(live + n, Math.min(cap, this.cap)));
+      const next = take(Math.max(live + n, Math.min(cap, this.cap)));
       next.set(this.buf.subarray(this.start, this.len));
+      if (this.buf !== EMPTY) putBack(this.buf, this.initial, this.cap);
       this.buf = next;
     }
     this.start = 0;
@@ -96,7 +117,7 @@ export class ByteQueue {
       this.sealed.push(this.tail.subarray(0, this.tailLen));
       this.sealedBytes += this.tailLen;
     }
-    this.tail = new Uint8Array(Math.max(this.segment, n));
+    this.tail = take(Math.max(this.segment, n));
     this.tailLen = copyBytes(this.tail, 0, src, start, end);
   }
 
@@ -124,6 +145,7 @@ export class ByteQueue {
 
   /** The buffer is written out: the next segment (if any) becomes the buffer. */
   private promote(): boolean {
+    if (this.sealedAt < this.sealed.length || this.tail !== null) putBack(this.buf, this.initial, this.cap);
     if (this.sealedAt < this.sealed.length) {
       const next = this.sealed[this.sealedAt];
       this.sealed[this.sealedAt++] = EMPTY;
@@ -157,14 +179,10 @@ export class ByteQueue {
     this.giveBack();
   }
 
-  /** Empty: the buffer goes back to `spare` (one of the initial size) or to the collector. */
+  /** Empty: the buffer goes back to `spare`. */
   private giveBack(): void {
-    const b = this.buf;
+    if (this.buf !== EMPTY) putBack(this.buf, this.initial, this.cap);
     this.buf = EMPTY;
-    if (b.length !== this.initial) return;
-    let list = spare.get(b.length);
-    if (list === undefined) spare.set(b.length, (list = []));
-    if ((list.length + 1) * b.length <= SPARE_MAX_BYTES) list.push(b);
   }
 }
 
