@@ -254,8 +254,24 @@ export class BackendConn implements Flushable {
 
   /** More of the upload's bytes; past UPLOAD_HIGH_BYTES queued, its client waits for the node to take them. */
   uploadMore(buf: Uint8Array, start: number, end: number, sink: ReplySink | null): void {
-    this.out.appendRange(buf, start, end);
     this.pendingBytes += end - start;
+    // The connection is the upload's alone, so there is nothing to batch: the bytes go to the
+    // socket at once, after what is queued before them, and are copied only if it refuses them
+    // (copying each large value whole cost more CPU than the writes did).
+    if (this.out.size > 0) this.flush();
+    if (this.out.size === 0 && this.state === ConnState.OPEN && !this.blocked && this.socket !== null) {
+      const n = end - start;
+      const w = Math.max(this.socket.write(buf, start, n), 0);
+      if (w > 0) {
+        metrics.nodeBytesOut[this.opts.nodeId] += w;
+        if (metrics.enabled) this.stampWritten();
+        this.unwritten = 0;
+      }
+      if (w === n) return;
+      this.blocked = true;
+      start += w;
+    }
+    this.out.appendRange(buf, start, end);
     markBackendDirty(this);
     if (sink !== null && this.out.size > UPLOAD_HIGH_BYTES && this.uploadPaused === null) {
       this.uploadPaused = sink;
