@@ -30,7 +30,9 @@ function take(size: number): Uint8Array {
 
 /** `b` (a whole buffer of ours, or a view from its start) is not used any more. */
 function putBack(b: Uint8Array, initial: number, cap: number): void {
-  const size = b.buffer.byteLength;
+  // (Reading `.buffer` makes JSC give a small typed array an ArrayBuffer object of its own: only
+  // a segment's view, never the common buffer of the initial size, needs it.)
+  const size = b.length === initial ? initial : b.buffer.byteLength;
   // Sizes other than the initial one doubled keep the map small (a one-off huge append is dropped).
   if (size > cap || size % initial !== 0 || spareBytes + size > SPARE_MAX_BYTES) return;
   let list = spare.get(size);
