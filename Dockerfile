@@ -32,10 +32,12 @@ FROM scratch
 COPY --from=rootfs /rootfs/ /
 USER 65532:65532
 ENV PREDIXY_CONFIG=/etc/predixy/config.yaml
-# Clients; and the admin HTTP port (metrics, /healthz, /readyz) once the admin server exists.
-EXPOSE 6379 9379
-# The executable PINGs its own port: a scratch image has no curl. Once /healthz exists the
-# check can stay as it is (a PONG needs the listener, which needs the cluster's slot map).
+# Clients; and the admin HTTP server (dashboard, /metrics, /healthz, /readyz: [admin], port 9380
+# by default; the shipped config.yaml binds it to 0.0.0.0 so that a published port reaches it).
+EXPOSE 6379 9380
+# The executable PINGs its own port (over TLS on a TLS-only config): a scratch image has no curl.
+# A PONG means predixy accepts and answers: liveness. It listens before it knows the cluster, so
+# "ready" is the admin server's /readyz.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/local/bin/predixy", "--ping"]
 # SIGTERM drains: stop accepting, answer what clients already sent, exit (docker stop's 10 s
 # grace covers the default 5 s command timeout; see docs/DEPLOY.md).

@@ -19,7 +19,7 @@ import { parseCliArgs, UsageError, USAGE, type CliAction } from "./config/cli-ar
 import { setupLogging } from "./logging.ts";
 import { startObservability } from "./observability.ts";
 import { Stats } from "./metrics/stats.ts";
-import { pingAddress, pingProxy } from "./ping.ts";
+import { pingProxy, pingTarget } from "./ping.ts";
 import { encodeCommand, RespError } from "./resp/reply-value.ts";
 import { onReload, reload } from "./reload.ts";
 import { internalRequest, Kind, type Request } from "./router/request.ts";
@@ -117,7 +117,9 @@ function security(cfg: Config, commandReply: unknown, stats: Stats, check: boole
 }
 
 async function ping(cfg: Config): Promise<number> {
-  const addr = `${pingAddress(cfg.server.bind)}:${cfg.server.port}`;
+  const target = pingTarget(cfg);
+  if (typeof target === "string") { process.stderr.write(`predixy: --ping: ${target}\n`); return 1; }
+  const addr = `${formatAddr(target.host, target.port)}${target.tls ? " (TLS)" : ""}`;
   const why = await pingProxy(cfg);
   if (why === "") { process.stdout.write(`PONG from ${addr}\n`); return 0; }
   process.stderr.write(`predixy: no PONG from ${addr}: ${why}\n`);

@@ -65,9 +65,15 @@ describe("in step with config.yaml and the image", () => {
     expect(predixy.depends_on["cluster-init"].condition).toBe("service_completed_successfully");
   });
 
-  test("the published port is the config's, on loopback (the example sets no password)", () => {
+  test("the published ports are the config's client and admin ports, on loopback (no password, an admin server without authentication)", () => {
     expect(cfg.server.password).toBe("");
-    expect(predixy.ports).toEqual([`127.0.0.1:${cfg.server.port}:${cfg.server.port}`]);
+    // The admin server must listen beyond the container's loopback for a published port to reach it.
+    expect(["0.0.0.0", "::"]).toContain(cfg.admin.bind);
+    expect(predixy.ports).toEqual([
+      `127.0.0.1:${cfg.server.port}:${cfg.server.port}`,
+      `127.0.0.1:${cfg.admin.port}:${cfg.admin.port}`,
+    ]);
+    expect(finalStage().expose.toSorted()).toEqual([cfg.server.port, cfg.admin.port].toSorted());
   });
 
   test("the stop grace period covers the drain", () => {

@@ -9,11 +9,13 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { CONFIG_SCHEMA } from "../../src/config/config.ts";
 import { redisCli, startCluster, type ClusterHandle } from "../helpers/redis-cluster.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const BASE = 8515;
 const PORT = 8594;
+const ADMIN = 8598;
 const IMAGE = "predixy-image-test";
 const dir = mkdtempSync(join(tmpdir(), "predixy-image-"));
 const fs = join(dir, "fs");
@@ -73,7 +75,8 @@ afterAll(async () => {
 describe("the image", () => {
   test("runs as a non-root user, exposes the client and admin ports, and checks its own health", () => {
     expect(config.User).toBe("65532:65532");
-    expect(Object.keys(config.ExposedPorts).sort()).toEqual(["6379/tcp", "9379/tcp"]);
+    // The admin port is [admin]'s default, which the shipped config.yaml keeps.
+    expect(Object.keys(config.ExposedPorts).sort()).toEqual(["6379/tcp", `${CONFIG_SCHEMA.admin.port.default}/tcp`]);
     expect(config.Entrypoint).toEqual(["/usr/local/bin/predixy"]);
     expect(healthcheck.Test).toEqual(["CMD", "/usr/local/bin/predixy", "--ping"]);
     expect(imageEnv().PREDIXY_CONFIG).toBe("/etc/predixy/config.yaml");
@@ -118,12 +121,13 @@ describe("its executable, run from the exported filesystem", () => {
     expect(r.code).toBe(0);
   });
 
-  test("serves a cluster with a mounted config, answers its health check, and stops on SIGTERM", async () => {
+  test("serves a cluster with a mounted config, answers its health checks, and stops on SIGTERM", async () => {
     cluster = await startCluster({ basePort: BASE, masters: 3, replicasPerMaster: 0, dir: join(dir, "cluster") });
     // As `docker run -v ./config.yaml:/etc/predixy/config.yaml`; a host name, resolved through
     // the /etc/hosts the runtime provides.
     const cfg = join(dir, "config.yaml");
-    writeFileSync(cfg, `server:\n  bind: "0.0.0.0"\n  port: ${PORT}\ncluster:\n  entry_points: ["localhost:${BASE}"]\n`);
+    writeFileSync(cfg, `server:\n  bind: "0.0.0.0"\n  port: ${PORT}\ncluster:\n  entry_points: ["localhost:${BASE}"]\n` +
+      `admin:\n  bind: "0.0.0.0"\n  port: ${ADMIN}\n`);
     const mounts = { "/etc/predixy/config.yaml": cfg };
     const proxy = Bun.spawn(inImage([], mounts), { env: imageEnv(), stdout: "pipe", stderr: "pipe" });
     try {
@@ -140,6 +144,9 @@ describe("its executable, run from the exported filesystem", () => {
       const health = run(inImage(check.slice(1), mounts), imageEnv());
       expect(health.out).toBe(`PONG from 127.0.0.1:${PORT}\n`);
       expect(health.code).toBe(0);
+      // The admin server's probes, as a kubelet would ask them.
+      expect(await (await fetch(`http://127.0.0.1:${ADMIN}/healthz`)).text()).toBe("ok\n");
+      expect(await (await fetch(`http://127.0.0.1:${ADMIN}/readyz`)).text()).toBe("ready\n");
     } finally {
       proxy.kill("SIGTERM");
     }

@@ -9,8 +9,9 @@ import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { parse, parseAllDocuments } from "yaml";
 import pkg from "../../package.json" with { type: "json" };
-import { parseConfig } from "../../src/config/config.ts";
-import { PING_TIMEOUT_MS } from "../../src/ping.ts";
+import { startAdmin } from "../../src/admin/server.ts";
+import type { InfoContext } from "../../src/metrics/info.ts";
+import { parseConfig, type Config } from "../../src/config/config.ts";
 import { finalStage } from "../helpers/dockerfile.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -146,41 +147,84 @@ describe("in step with predixy and its image", () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStop + Math.ceil(cfg.server.drainTimeoutMs / 1000) + 5);
   });
 
-  test("resources are requested, and the memory limit leaves room for the measured peak and a probe", () => {
+  test("resources are requested, and the memory limit leaves room for the measured peak and what clients may hold", () => {
     const mi = (q: string) => Number(/^(\d+)Mi$/.exec(q)![1]);
     expect(container.resources.requests.cpu).toBeDefined();
-    // 80 MB under load + 5.5 MB per 1,000 clients at max_clients + a 52 MB probe process.
-    const need = (80 + 5.5 * (cfg.server.maxClients / 1000) + 52) / 1.048576;
-    expect(mi(container.resources.requests.memory)).toBeGreaterThanOrEqual(80 + 52);
+    // 80 MB under load + 5.5 MB per 1,000 clients at max_clients.
+    const need = (80 + 5.5 * (cfg.server.maxClients / 1000)) / 1.048576;
+    expect(mi(container.resources.requests.memory)).toBeGreaterThanOrEqual(80);
     expect(mi(container.resources.limits.memory)).toBeGreaterThanOrEqual(need);
+    // max_memory set, not left to predixy's start-up fit (half the limit, with a warning).
+    expect(cfg.performance.maxMemory).toBeGreaterThan(0);
+    expect(cfg.performance.maxMemory).toBeLessThanOrEqual(mi(container.resources.limits.memory) * 1048576 / 2);
   });
 });
 
-describe("probes", () => {
-  const probes = ["startupProbe", "readinessProbe", "livenessProbe"] as const;
+/** What each probe asks of the admin server: the path and what a pod in that state must answer. */
+const PROBES = { startupProbe: "/healthz", readinessProbe: "/readyz", livenessProbe: "/healthz" } as const;
 
-  test("each probe runs the image's own executable with --ping, within the probe's timeout", () => {
-    for (const p of probes) {
-      expect(container[p].exec.command).toEqual([image.entrypoint[0], "--ping"]);
-      expect(container[p].timeoutSeconds * 1000).toBeGreaterThan(PING_TIMEOUT_MS);
+/**
+ * Why the container's probes would not reach the admin server `cfg` configures, or [] if they
+ * do: each is an httpGet of its path on a container port (named or numbered) that is
+ * `admin.port`, and the admin server listens beyond loopback, where the kubelet connects.
+ */
+function probeProblems(c: Obj, cfg: Config): string[] {
+  const problems: string[] = [];
+  if (cfg.admin.port === 0) problems.push("admin.port is 0: no admin server to probe");
+  if (!["0.0.0.0", "::"].includes(cfg.admin.bind)) problems.push(`admin.bind ${cfg.admin.bind}: the kubelet connects to the pod's address`);
+  for (const [p, path] of Object.entries(PROBES)) {
+    const get = c[p]?.httpGet;
+    if (!get) { problems.push(`${p}: not an httpGet`); continue; }
+    if (get.path !== path) problems.push(`${p}: path ${get.path}, not ${path}`);
+    const port = typeof get.port === "number" ? get.port : c.ports.find((x: Obj) => x.name === get.port)?.containerPort;
+    if (port !== cfg.admin.port) problems.push(`${p}: port ${get.port} (${port}) is not admin.port ${cfg.admin.port}`);
+  }
+  return problems;
+}
+
+describe("probes", () => {
+  const cfg = parseConfig(configMap.data["config.yaml"], "configmap.yaml", "yaml");
+
+  test("readiness asks /readyz, liveness and start-up /healthz, on the ConfigMap's admin port, bound beyond loopback", () => {
+    expect(probeProblems(container, cfg)).toEqual([]);
+  });
+
+  test("the check fails a probe on another port, a swapped path, or an admin server on loopback", () => {
+    const other = structuredClone(container);
+    other.ports.find((x: Obj) => x.name === "admin").containerPort = cfg.admin.port + 1;
+    expect(probeProblems(other, cfg)).toHaveLength(Object.keys(PROBES).length);
+    const swapped = structuredClone(container);
+    swapped.livenessProbe.httpGet.path = "/readyz";
+    expect(probeProblems(swapped, cfg)).toEqual(["livenessProbe: path /readyz, not /healthz"]);
+    const loopback = parseConfig(configMap.data["config.yaml"].replace(/bind: "0\.0\.0\.0"\n(\s+port: 9380)/, 'bind: "127.0.0.1"\n$1'), "x.yaml", "yaml");
+    expect(probeProblems(container, loopback)).toEqual(["admin.bind 127.0.0.1: the kubelet connects to the pod's address"]);
+  });
+
+  test("what the probed paths answer: /readyz fails before the topology is known and while draining, /healthz does not", async () => {
+    // predixy's own admin server, given each state as observability.ts reports it.
+    let notReady: string | null = "no topology yet";
+    const server = startAdmin({
+      bind: "127.0.0.1", port: 8597, notReady: () => notReady,
+      view: () => Promise.reject(new Error("not needed by the probes")), info: {} as InfoContext,
+    });
+    const ask = async (p: keyof typeof PROBES) => (await fetch(`http://127.0.0.1:${server.port}${container[p].httpGet.path}`)).status;
+    try {
+      const answers: Record<string, number[]> = {};
+      for (const state of ["no topology yet", null, "draining (shutting down)"]) {
+        notReady = state;
+        for (const p of Object.keys(PROBES) as (keyof typeof PROBES)[]) (answers[p] ??= []).push(await ask(p));
+      }
+      expect(answers).toEqual({ startupProbe: [200, 200, 200], readinessProbe: [503, 200, 503], livenessProbe: [200, 200, 200] });
+    } finally {
+      server.stop();
     }
   });
 
-  test("switching a probe to the admin server is one line: the one in its comment", () => {
-    const lines = readFileSync(join(DIR, "deployment.yaml"), "utf8").split("\n");
-    const switched = lines.map((line) => {
-      const m = /^(\s*)exec: \{command: .*--ping"\]\}\s+# (httpGet: .*)$/.exec(line);
-      return m ? m[1] + m[2] : line;
-    });
-    expect(switched.filter((l, i) => l !== lines[i])).toHaveLength(probes.length);
-    const d = parse(switched.join("\n"));
-    expect(() => new Deployment(d).validate()).not.toThrow();
-    const c = d.spec.template.spec.containers[0];
-    expect(c.readinessProbe.httpGet.path).toBe("/readyz");
-    expect(c.livenessProbe.httpGet.path).toBe("/healthz");
-    for (const p of probes) {
-      expect(c[p].exec).toBeUndefined();
-      expect(c.ports.map((x: Obj) => x.name)).toContain(c[p].httpGet.port);
-    }
+  test("the start-up probe waits out a start against a cluster that does not answer", () => {
+    // Before the admin server listens, main.ts asks each entry point for COMMAND (at least 5 s
+    // each) and then for CLUSTER SLOTS (connect_timeout_ms each, at most): SYNs dropped, all time out.
+    const worstMs = cfg.cluster.entryPoints.length * (Math.max(cfg.cluster.connectTimeoutMs, 5000) + cfg.cluster.connectTimeoutMs);
+    const startup = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold;
+    expect(startup * 1000).toBeGreaterThan(worstMs);
   });
 });

@@ -4,6 +4,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startProxy } from "../helpers/proxy.ts";
+import { makeTestPki } from "../helpers/tls-certs.ts";
 
 const MAIN = resolve(import.meta.dir, "../../src/main.ts");
 const dir = mkdtempSync(join(tmpdir(), "predixy-cli-"));
@@ -65,10 +67,10 @@ test("a missing config file and an unknown flag exit 2", () => {
 describe("--ping", () => {
   const PORT = 8595;
 
-  /** A stand-in for predixy that answers AUTH (password "pw") and PING as Redis does. */
-  function fakeProxy(password: string | null) {
+  /** A stand-in for predixy that answers AUTH (password "pw") and PING as Redis does (over TLS with `tls`). */
+  function fakeProxy(password: string | null, tls?: { cert: string; key: string }) {
     return Bun.listen<{ authed: boolean }>({
-      hostname: "127.0.0.1", port: PORT,
+      hostname: "127.0.0.1", port: PORT, tls,
       socket: {
         open(s) { s.data = { authed: password === null }; },
         data(s, d) {
@@ -116,6 +118,50 @@ describe("--ping", () => {
     const r = run("--ping", "-c", file("bad-ping.yaml", "server:\n  port: 0\n"));
     expect(r.code).toBe(1);
     expect(r.err).toContain("server.port");
+  });
+
+  test("a TLS-only config is pinged over TLS on tls.port, its certificate not checked", async () => {
+    // The test CA is trusted by no one: a PONG shows the certificate was not verified.
+    const pki = await makeTestPki(join(dir, "pki"));
+    const tlsOnly = (authClients: string) => file("ping-tls.yaml", [
+      "server:", `  bind: "0.0.0.0"`, "  port: 0",
+      "tls:", `  port: ${PORT}`, `  cert_file: "${pki.serverCert}"`, `  key_file: "${pki.serverKey}"`,
+      `  ca_file: "${pki.caCert}"`, `  auth_clients: "${authClients}"`,
+      "cluster:", `  entry_points: ["127.0.0.1:1"]`, "",
+    ].join("\n"));
+    const server = fakeProxy(null, { cert: await Bun.file(pki.serverCert).text(), key: await Bun.file(pki.serverKey).text() });
+    try {
+      for (const authClients of ["no", "optional"]) {
+        const r = await runAsync("--ping", "-c", tlsOnly(authClients));
+        expect(r.err).toBe("");
+        expect(r.out).toBe(`PONG from 127.0.0.1:${PORT} (TLS)\n`);
+        expect(r.code).toBe(0);
+      }
+      // Client certificates required: --ping has none, and says so rather than fail a handshake.
+      const r = await runAsync("--ping", "-c", tlsOnly("yes"));
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(`predixy: --ping: server.port is 0 and tls.auth_clients is "yes": --ping has no client certificate to present on the TLS port ${PORT}; ` +
+        `check the admin server's /healthz instead, or set tls.auth_clients to "optional"\n`);
+    } finally { server.stop(true); }
+    // Nothing on the TLS port: a failed check, as for the plaintext one.
+    const none = await runAsync("--ping", "-c", tlsOnly("no"));
+    expect(none.code).toBe(1);
+    expect(none.err).toBe(`predixy: no PONG from 127.0.0.1:${PORT} (TLS): connection refused\n`);
+  });
+
+  test("predixy answers --ping before it reaches the cluster, while /readyz says not ready", async () => {
+    // Liveness, not readiness: predixy listens (and answers PING itself) with no cluster behind it.
+    const ADMIN = 8596;
+    const proxy = await startProxy(PORT, ["127.0.0.1:1"], { rest: `[admin]\nbind = "127.0.0.1"\nport = ${ADMIN}` });
+    try {
+      const r = await runAsync("--ping", "-c", proxy.configFile);
+      expect(r.out).toBe(`PONG from 127.0.0.1:${PORT}\n`);
+      expect(r.code).toBe(0);
+      const ready = await fetch(`http://127.0.0.1:${ADMIN}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.text()).toStartWith("not ready: ");
+      expect((await fetch(`http://127.0.0.1:${ADMIN}/healthz`)).status).toBe(200);
+    } finally { await proxy.stop(); }
   });
 
   test("the config comes from PREDIXY_CONFIG when no -c is given", () => {

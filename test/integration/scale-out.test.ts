@@ -1,5 +1,4 @@
 // Scale-out: two predixy instances in front of one cluster act as one proxy (all state lives in the cluster).
-// Pub/sub across instances is not tested: predixy does not offer SUBSCRIBE yet.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
@@ -70,6 +69,28 @@ test("a script loaded through one instance runs by its SHA through the other", a
   expect(await pipeline(b, keys.map((k) => ["evalsha", sha, "1", k, "5"]))).toEqual(keys.map(() => 5));
   expect(await b.script("EXISTS", sha)).toEqual([1]);
   for (const port of [BASE, BASE + 1, BASE + 2]) expect(await redisCli(port, ["script", "exists", sha])).toBe("1");
+});
+
+test("a message published through one instance reaches a subscriber on the other", async () => {
+  // Each instance subscribes on the cluster for its own clients; the cluster carries PUBLISH to
+  // every node, and SPUBLISH to the channel's shard, so the instances need not know each other.
+  const sub = new Redis({ port: PORTS[1], host: "127.0.0.1", maxRetriesPerRequest: 0 });
+  const got: string[] = [];
+  sub.on("message", (channel, message) => got.push(`${channel} ${message}`));
+  sub.on("pmessage", (_pattern, channel, message) => got.push(`p ${channel} ${message}`));
+  sub.on("smessage", (channel, message) => got.push(`s ${channel} ${message}`));
+  try {
+    await sub.subscribe("scale:news");
+    await sub.psubscribe("scale:ev:*");
+    await sub.ssubscribe("{scale}shard");
+    await a.publish("scale:news", "via-a");
+    await a.publish("scale:ev:1", "pattern-via-a");
+    await a.call("spublish", "{scale}shard", "shard-via-a");
+    for (let i = 0; i < 100 && got.length < 3; i++) await Bun.sleep(20);
+    expect(got.toSorted()).toEqual(["p scale:ev:1 pattern-via-a", "s {scale}shard shard-via-a", "scale:news via-a"]);
+  } finally {
+    sub.disconnect();
+  }
 });
 
 test("each instance's cluster façade advertises that instance's own address", async () => {

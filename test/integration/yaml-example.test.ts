@@ -15,6 +15,7 @@ const MAIN = join(ROOT, "src/main.ts");
 const EXAMPLE = join(ROOT, "config.yaml");
 const BASE = 8500;
 const PORT = 8590;
+const ADMIN = 8589;
 const dir = mkdtempSync(join(tmpdir(), "predixy-yaml-example-"));
 const example = parseConfig(readFileSync(EXAMPLE, "utf8"), EXAMPLE, "yaml");
 let cluster: ClusterHandle;
@@ -23,10 +24,12 @@ let clients: Redis[] = [];
 
 beforeAll(async () => {
   cluster = await startCluster({ basePort: BASE, masters: 3, replicasPerMaster: 0, dir: join(dir, "cluster") });
-  // The example as shipped, but for where it listens and the cluster it points at.
+  // The example as shipped, but for where it (and its admin server) listens and the cluster it points at.
   const doc = parseDocument(readFileSync(EXAMPLE, "utf8"));
   doc.setIn(["server", "bind"], "127.0.0.1");
   doc.setIn(["server", "port"], PORT);
+  doc.setIn(["admin", "bind"], "127.0.0.1");
+  doc.setIn(["admin", "port"], ADMIN);
   doc.setIn(["cluster", "entry_points"], cluster.entryPoints);
   const file = join(dir, "config.yaml");
   writeFileSync(file, doc.toString());
@@ -98,4 +101,9 @@ test("--ping with the same file finds it serving", async () => {
   const p = Bun.spawn([process.execPath, MAIN, "--ping", "-c", join(dir, "config.yaml")], { stdout: "pipe", stderr: "pipe" });
   expect(await p.exited).toBe(0);
   expect(await new Response(p.stdout).text()).toBe(`PONG from 127.0.0.1:${PORT}\n`);
+});
+
+test("its admin server answers /readyz once the cluster is known (the first process serves it for all)", async () => {
+  const r = await fetch(`http://127.0.0.1:${ADMIN}/readyz`);
+  expect(await r.text()).toBe("ready\n");
 });

@@ -525,6 +525,15 @@ describe("shipped files", () => {
     for (const path of ALL_KEYS) expect(doc).toContain(`\`${path.split(".")[1]}\``);
     for (const section of Object.keys(CONFIG_SCHEMA)) expect(doc).toContain(`[${section}]`);
   });
+
+  test("README's short table names every key, each in its section's row", async () => {
+    const rows = (await Bun.file(join(ROOT, "README.md")).text()).split("\n");
+    for (const [section, rules] of Object.entries(CONFIG_SCHEMA)) {
+      const row = rows.find((l) => l.startsWith(`| \`[${section}]\` |`));
+      expect(row, section).toBeDefined();
+      for (const key of Object.keys(rules)) expect(row, `${section}.${key}`).toContain(`\`${key}\``);
+    }
+  });
 });
 
 describe("security keys", () => {
