@@ -87,7 +87,7 @@ export class SlowLog {
   /** A ring of `n` holding the newest entries that fit. */
   private resize(n: number): void {
     const keep = this.get(Math.min(this.count, Math.max(0, n))).reverse();
-    this.ring = new Array(Math.max(0, n));
+    this.ring = Array.from({ length: Math.max(0, n) });
     this.count = keep.length;
     keep.forEach((e, i) => { this.ring[i] = e; });
     this.newest = keep.length - 1;
