@@ -349,6 +349,8 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
     "[performance]", `worker_threads = ${o.workers}`, "",
     "[log]", `level = "warning"`, "",
     "[admin]", `port = ${o.adminPort}`, "",
+    // --ab-metrics switches the recording with CONFIG SET, which the default command policy denies.
+    ...(o.abMetrics ? ["[commands]", "deny = []", ""] : []),
   ].join("\n"));
   const argv = proxyCommand(o, config);
   const cmd = argv.join(" ");
