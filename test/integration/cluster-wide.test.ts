@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Cluster, Redis } from "ioredis";
 import { redisCli, startCluster, waitClusterOk, type ClusterHandle } from "../helpers/redis-cluster.ts";
 import { startProxy, type ProxyHandle } from "../helpers/proxy.ts";
+import { exchange, pipeline, text } from "../helpers/resp-client.ts";
 import { waitFor } from "../helpers/scripted.ts";
 
 // Ports 8110-8115 (bus 18110-18115); proxies on 8191 and 8192.
@@ -207,6 +208,39 @@ describe("the cluster façade", () => {
     expect(await client.cluster("KEYSLOT", "{user}:1")).toBe(5474);
     expect(await client.cluster("REPLICAS", id)).toEqual([]);
     expect(client.cluster("MEET", "1.2.3.4", "7000")).rejects.toThrow("not supported by proxy");
+  });
+
+  test("READONLY, READWRITE and ASKING are answered +OK by predixy, never reach the nodes, and leave the next commands alone", async () => {
+    // Keys on every master: ASKING (or READONLY) must not change where any slot's command goes.
+    const keys = Array.from({ length: 12 }, (_, i) => `rw:${i}`);
+    const owners = new Set(await Promise.all(keys.map(async (k) => ownerPort(await client.cluster("KEYSLOT", k) as number))));
+    expect(owners.size).toBe(3);
+    const sent = async () => {
+      let n = 0;
+      for (const node of nodes) {
+        const stats = await node.info("commandstats");
+        for (const m of stats.matchAll(/^cmdstat_(?:asking|readonly|readwrite):calls=(\d+)/gm)) n += Number(m[1]);
+      }
+      return n;
+    };
+    const before = await sent();
+    const cmds: string[][] = [];
+    const want: string[] = [];
+    for (const k of keys) {
+      cmds.push(["ASKING"], ["SET", k, `a-${k}`], ["ASKING"], ["GET", k], ["READONLY"], ["SET", k, `r-${k}`], ["GET", k], ["READWRITE"], ["GET", k]);
+      want.push("+OK\r\n", "+OK\r\n", "+OK\r\n", `$${k.length + 2}\r\na-${k}\r\n`, "+OK\r\n", "+OK\r\n", `$${k.length + 2}\r\nr-${k}\r\n`, "+OK\r\n", `$${k.length + 2}\r\nr-${k}\r\n`);
+    }
+    // One pipeline: predixy's own +OKs keep their place among the nodes' replies.
+    expect((await exchange(PROXY_PORT, pipeline(cmds), cmds.length)).map(text)).toEqual(want);
+    // Through ioredis too, one command at a time.
+    await client.del("rw:n");
+    expect(await client.call("ASKING")).toBe("OK");
+    expect(await client.get(keys[0])).toBe(`r-${keys[0]}`);
+    expect(await client.call("READONLY")).toBe("OK");
+    expect(await client.incr("rw:n")).toBe(1);
+    expect(await client.call("READWRITE")).toBe("OK");
+    expect(await client.incr("rw:n")).toBe(2);
+    expect(await sent()).toBe(before);
   });
 
   test("COUNTKEYSINSLOT and GETKEYSINSLOT are answered by the slot's owner", async () => {
