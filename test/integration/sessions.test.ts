@@ -120,6 +120,32 @@ describe("transactions", () => {
     expect(replies[4]).toBe(":0\r\n");
   });
 
+  test("WATCH of keys on two nodes is refused with the proxy's reason; the first WATCH holds and the connection goes on", async () => {
+    const a = "wn:a";
+    const home = await ownerPort(slot(a));
+    let far = "";
+    for (let i = 0; i < 20 && !far; i++) if ((await ownerPort(slot(`wn:z${i}`))) !== home) far = `wn:z${i}`;
+    expect(far).not.toBe("");
+    const c = connect(), other = connect();
+    const refusal = (p: Promise<unknown>) => p.then(() => "accepted", (e: Error) => e.message);
+    await client.mset(a, "0", far, "0");
+    // One WATCH naming both: the cluster's own answer, and nothing is held.
+    expect(await refusal(c.watch(a, far))).toBe("CROSSSLOT Keys in request don't hash to the same slot");
+    expect(await c.get(far)).toBe("0");
+    // A second WATCH on another node than the first's.
+    expect(await c.watch(a)).toBe("OK");
+    expect(await refusal(c.watch(far))).toBe(
+      "ERR WATCH of keys on several cluster nodes is not supported by proxy (a transaction runs on one node: use hash tags)");
+    // As on Redis, a refused WATCH leaves the earlier one in force: EXEC sees the other client's write.
+    await other.set(a, "changed");
+    expect(await c.multi().set(a, "mine").exec()).toBeNull();
+    expect(await client.get(a)).toBe("changed");
+    // The transaction is over; the connection serves both nodes and runs the next one.
+    expect(await c.multi().set(a, "mine").get(a).exec()).toEqual([[null, "OK"], [null, "mine"]]);
+    expect(await c.set(far, "1")).toBe("OK");
+    expect(await client.mget(a, far)).toEqual(["mine", "1"]);
+  });
+
   test("keys of one node but different slots: the node's own CROSSSLOT at EXEC, nothing applied", async () => {
     const home = await ownerPort(slot("xs:a"));
     let same = "";
