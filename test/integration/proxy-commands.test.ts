@@ -325,6 +325,34 @@ describe("the proxy's own answers", () => {
     expect(await client.ping()).toBe("PONG");
   });
 
+  test("CLIENT TRACKING, CACHING, REPLY, PAUSE, UNBLOCK are refused with their reason; the connection goes on", async () => {
+    const tracking = "client-side caching needs the nodes' invalidation messages routed to the client that read each key, which the shared connections cannot tell apart";
+    const caching = "client-side caching (CLIENT TRACKING) is not supported by the proxy";
+    const cases: [string[], string][] = [
+      [["CLIENT", "TRACKING", "on"], tracking],
+      [["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "user:"], tracking],
+      [["CLIENT", "CACHING", "yes"], caching],
+      [["CLIENT", "TRACKINGINFO"], caching],
+      [["CLIENT", "GETREDIR"], caching],
+      [["CLIENT", "REPLY", "OFF"], "replies are written by the proxy in order; they cannot be switched off"],
+      [["CLIENT", "PAUSE", "100"], "it would pause the nodes for every client of the proxy; run it on the nodes"],
+      [["CLIENT", "UNBLOCK", "1"], "not supported by the proxy: the blocked call runs on a connection of its own"],
+    ];
+    for (const [cmd, why] of cases) {
+      const name = `${cmd[0]} ${cmd[1]}`;
+      expect(await client.call(cmd[0], ...cmd.slice(1)).then(() => "accepted", (e: Error) => e.message))
+        .toBe(`ERR command '${name}' is not supported by proxy (${why})`);
+      expect(await client.set("track:k", name)).toBe("OK");
+      expect(await client.get("track:k")).toBe(name);
+    }
+    // A RESP3 client (the one client-side caching is for) gets the same refusal, then its GET's reply: no push between.
+    const tail = `-ERR command 'CLIENT TRACKING' is not supported by proxy (${tracking})\r\n$14\r\nCLIENT UNBLOCK\r\n`;
+    const r = await rawExchange(PROXY_PORT, command("HELLO", "3") + command("CLIENT", "TRACKING", "on") + command("GET", "track:k"),
+      (t) => t.endsWith("$14\r\nCLIENT UNBLOCK\r\n"));
+    expect(r.text).toStartWith("%");
+    expect(r.text).toEndWith(tail);
+  });
+
   test("transaction commands out of place get Redis' own answers; RESET ends a transaction", async () => {
     const replies = [
       "+OK\r\n", "-ERR MULTI calls can not be nested\r\n", "+QUEUED\r\n", "+OK\r\n",
