@@ -474,6 +474,12 @@ export class Router implements BackendEvents, SessionHost {
       else if (this.reads.enabled && req.spec!.readonly) node = this.reads.pick(table, req.slot, req.affinity);
       else node = table.nodeFor(req.slot);
     }
+    if (node !== null && !node.available && req.spec?.name === "publish") {
+      // Any master can run PUBLISH (the cluster passes it to every node), and a dead master's
+      // replacement has another address: waiting for this one could last the whole budget.
+      const other = this.anyMaster();
+      if (other !== null && other.available) node = req.target = other;
+    }
     if (node === null || !node.available) {
       // A failover leaves a slot unserved, or its master silent, for a while: wait for the new owner.
       if (!this.retry.park(req, node)) this.finish(req, Retry.parkedError(node));
