@@ -49,6 +49,11 @@ export class BackendNode {
   stalled = false;
   /** CLUSTER NODES flags it `fail`: the cluster itself has given up on it (a failover follows, if it can). */
   clusterFailed = false;
+  /**
+   * The lowest slot it served as a master in the newest table that had it as one (-1: never a
+   * master): where a command meant for it goes once a replica has taken its slots over.
+   */
+  firstSlot = -1;
   /** Shared connections send READONLY: the node serves reads as a replica (`read_from`). */
   private readonlyConns = false;
 

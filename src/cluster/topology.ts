@@ -331,6 +331,10 @@ export class Topology {
     const first = this.view.table.masters.length === 0 && this.lastShape === "";
     this.table = table;
     this.view = { table, slotEpochs: view.slotEpochs, maxEpoch: view.maxEpoch };
+    for (let s = SLOT_COUNT - 1; s >= 0; s--) {
+      const i = table.owner[s];
+      if (i !== NO_NODE) table.masters[i].firstSlot = s;
+    }
     if (staleWhy !== null) log.info("view taken after all: {why}", { why: staleWhy });
     const covered = table.coveredSlots;
     if (covered === SLOT_COUNT) this.incompleteSince = 0;

@@ -474,18 +474,31 @@ export class Router implements BackendEvents, SessionHost {
       else if (this.reads.enabled && req.spec!.readonly) node = this.reads.pick(table, req.slot, req.affinity);
       else node = table.nodeFor(req.slot);
     }
-    if (node !== null && !node.available && req.spec?.name === "publish") {
-      // Any master can run PUBLISH (the cluster passes it to every node), and a dead master's
-      // replacement has another address: waiting for this one could last the whole budget.
-      const other = this.anyMaster();
-      if (other !== null && other.available) node = req.target = other;
-    }
+    if (node !== null && !node.available) node = this.standIn(req, node);
     if (node === null || !node.available) {
       // A failover leaves a slot unserved, or its master silent, for a while: wait for the new owner.
       if (!this.retry.park(req, node)) this.finish(req, Retry.parkedError(node));
       return;
     }
     node.send(req);
+  }
+
+  /**
+   * Who takes a command meant for `node`, which is not available. A dead master's replacement
+   * has another address, so waiting for it could last the whole retry budget: PUBLISH goes to
+   * any available master (the cluster passes it to every node); a part sent to a chosen master
+   * (a cluster-wide command's) follows that master's slots to whoever serves them now (its
+   * replica, after a failover). Anything else waits for its slot's owner as before.
+   */
+  private standIn(req: Request, node: BackendNode): BackendNode {
+    if (req.spec?.name === "publish") {
+      const other = this.anyMaster();
+      return other !== null && other.available ? (req.target = other) : node;
+    }
+    if (req.parent === null || req.target === null) return node;
+    const slot = req.slot >= 0 ? req.slot : node.firstSlot;
+    const now = slot >= 0 ? this.topology.table.nodeFor(slot) : null;
+    return now !== null && now !== node && now.available ? (req.target = now) : node;
   }
 
   anyMaster(): BackendNode | null {
