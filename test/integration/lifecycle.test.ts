@@ -210,9 +210,13 @@ test("SIGHUP with a changed cluster password: new backend connections authentica
   // The nodes' password changes (CONFIG SET requirepass), then predixy's file follows.
   a.password = "two";
   await reload(p, proxyConfig(p.port, entry, { cluster: `password = "two"` }), "'cluster.password' now in effect");
-  a.dropAll();
-  await waitFor(async () => (await c.get("k").catch(() => null)) === "v:k", "a GET on a connection authenticated with the new password");
-  expect(a.received.filter((x) => x[0] === "AUTH" && x[1] === "two").length).toBeGreaterThan(0);
+  // Dropped until one comes back with the new password: once in a full suite run a connection
+  // from before the reload was still answering after the first drop.
+  await waitFor(async () => {
+    if (a.count("auth two") === 0) a.dropAll();
+    return (await c.get("k").catch(() => null)) === "v:k" && a.count("auth two") > 0;
+  }, "a GET on a connection authenticated with the new password");
+  expect(a.count("auth one")).toBeGreaterThan(0);
 });
 
 test("SIGHUP with an invalid file: rejected with --check's messages; the running config stays", async () => {
