@@ -209,10 +209,19 @@ export class Transaction implements Session {
    * itself on the node: it would also turn a RESP3 connection back into RESP2.
    */
   private reset(f: Frame, spec: CommandSpec): void {
+    if (!this.dropOnNode(f, spec)) this.host.route(this.c, f, spec);
+  }
+
+  /**
+   * DISCARD or UNWATCH in the place of `f`, after the replies still due: the node drops what it
+   * queued or watches for this connection. False (the session simply ends) when no connection
+   * holds anything, or the one that did is lost.
+   */
+  private dropOnNode(f: Frame, spec: CommandSpec): boolean {
     if (this.conn === null || this.broken) {
       this.unsent.length = 0;
       this.end(!this.broken);
-      return this.host.route(this.c, f, spec);
+      return false;
     }
     const req = this.track(f, spec);
     const bytes = this.inMulti ? DISCARD : UNWATCH;
@@ -220,6 +229,7 @@ export class Transaction implements Session {
     req.start = 0;
     req.end = bytes.length;
     this.fence(req);
+    return true;
   }
 
   /** Answers with `reply` and ends a session that holds nothing yet (a refused first WATCH). */
@@ -340,18 +350,7 @@ export class Transaction implements Session {
     }
     this.aborted = true;
     this.execAbort = reply;
-    if (this.conn === null || this.broken) {
-      this.unsent.length = 0;
-      this.end(!this.broken);
-      return false;
-    }
-    const req = this.track(f, spec);
-    const bytes = this.inMulti ? DISCARD : UNWATCH;
-    req.src = bytes;
-    req.start = 0;
-    req.end = bytes.length;
-    this.fence(req);
-    return true;
+    return this.dropOnNode(f, spec);
   }
 
   clientGone(): void {
