@@ -13,7 +13,7 @@ import { redisCli as cliPlain, startCluster, type ClusterHandle, type ClusterTls
 import { makeTestPki } from "../test/helpers/tls-certs.ts";
 import { fmtInt, maxOf, report, secs } from "./e2e-report.ts";
 import { hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
-import { canBind, drainTail, listenerPid, stopGently } from "./procs.ts";
+import { canBind, drainTail, listenerPid, Owned, stopGently } from "./procs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const HOST = "127.0.0.1";
@@ -165,19 +165,7 @@ async function setUpTls(o: Options): Promise<void> {
 
 // ---- processes we own: tracked so that cleanup, on error or Ctrl-C, leaves nothing behind ----
 
-const live = new Set<Subprocess>();
-const cleanups: (() => Promise<void> | void)[] = [];
-let cleaning: Promise<void> | null = null;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const p of live) p.kill("SIGKILL");
-    for (const fn of cleanups.reverse()) {
-      try { await fn(); } catch (e) { log(`cleanup: ${(e as Error).message}`); }
-    }
-  })();
-  return cleaning;
-}
+const owned = new Owned(log);
 
 function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
@@ -226,7 +214,7 @@ async function clusterUp(o: Options): Promise<string[]> {
     if (/in use/.test(e.message)) e.message += `\n(a cluster already up there? --reuse-cluster; else --base-port)`;
     throw e;
   });
-  if (!o.keepCluster) cleanups.push(() => { log("stopping the cluster"); return handle.stop(); });
+  if (!o.keepCluster) owned.cleanups.push(() => { log("stopping the cluster"); return handle.stop(); });
   log(`cluster up in ${secs(t0)}s`);
   return handle.entryPoints;
 }
@@ -277,9 +265,9 @@ async function prefill(o: Options, masters: Master[], tmp: string): Promise<void
     const p = Bun.spawn(["redis-cli", ...tlsFlags, "-h", HOST, "-p", String(m.port), "--pipe"], {
       stdin: Bun.file(files[i]), stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL",
     });
-    live.add(p);
+    owned.live.add(p);
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    live.delete(p);
+    owned.live.delete(p);
     if (code !== 0 || !/errors: 0,/.test(out)) throw new BenchError(`prefill of ${m.port} failed (exit ${code}): ${out}${err}`);
   }));
   for (const f of files) rmSync(f, { force: true });
@@ -360,7 +348,7 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
   const proxy: Proxy = { port: o.port, pid: proc.pid, proc, cmd, out: { text: "" } };
   drainTail(proc.stdout, proxy.out);
   drainTail(proc.stderr, proxy.out);
-  cleanups.push(() => stopGently(proc));
+  owned.cleanups.push(() => stopGently(proc));
   const deadline = Date.now() + PROXY_START_MS;
   while (!(await ping(o.port))) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new BenchError(`the proxy exited during start-up`);
@@ -370,7 +358,7 @@ async function proxyUp(o: Options, entryPoints: string[], tmp: string): Promise<
   if (o.adminPort > 0) {
     // As a Prometheus server would: one scrape a second, the body read whole.
     const scrape = setInterval(() => void fetch(`http://${HOST}:${o.adminPort}/metrics`).then((r) => r.text(), () => ""), 1000);
-    cleanups.push(() => clearInterval(scrape));
+    owned.cleanups.push(() => clearInterval(scrape));
   }
   return proxy;
 }
@@ -422,11 +410,11 @@ async function runOnce(o: Options, argv: string[], test: string, leg: Leg, proxy
   const t0 = performance.now();
   const host0 = hostTicks();
   const p = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", timeout: o.runTimeoutS * 1000, killSignal: "SIGKILL" });
-  live.add(p);
+  owned.live.add(p);
   // redis-benchmark can wait forever on a dead server: stop waiting when the proxy goes.
   if (leg === "proxy" && proxy.proc) void proxy.proc.exited.then(() => p.kill("SIGKILL"));
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  live.delete(p);
+  owned.live.delete(p);
   const wallS = (performance.now() - t0) / 1000;
   const sampled = sampler?.stop() ?? { cpuPct: null, rssMaxMB: null };
   const hostCpuPct = hostBusyPct(host0);
@@ -526,7 +514,7 @@ async function main(): Promise<number> {
       throw new BenchError(`proxy port ${o.port} is in use (use --port, or --proxy-port to bench what listens there)`);
     }
     const tmp = mkdtempSync(join(tmpdir(), "predixy-bench-"));
-    cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+    owned.cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
     if (o.tls) await setUpTls(o);
     const entryPoints = await clusterUp(o);
     const masters = await clusterMasters(o.basePort);
@@ -545,7 +533,7 @@ async function main(): Promise<number> {
     if (o.json) log(`wrote ${o.json}`);
     return 0;
   } catch (e) {
-    if (interrupted) return 130;
+    if (owned.interrupted) return 130;
     // The cluster helper's errors are plain Errors with the story in the message; others are bugs.
     const err = e as Error;
     log(`FAILED: ${err instanceof BenchError || err?.constructor === Error ? err.message : (err?.stack ?? err)}`);
@@ -557,19 +545,9 @@ async function main(): Promise<number> {
     }
     return 1;
   } finally {
-    await cleanup();
+    await owned.cleanup();
     log(`done in ${secs(t0)}s`);
   }
-}
-
-let interrupted = false;
-for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(code));
-  });
 }
 
 process.exit(await main());

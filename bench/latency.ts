@@ -16,7 +16,7 @@ import { printReport, type RunRecord } from "./latency-report.ts";
 import { addSparse, newHistogram, percentiles } from "../src/metrics/histogram.ts";
 import { summarize } from "./open-loop.ts";
 import { cpuStallUs, hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
-import { canBind, drainTail, listenerPid, stopGently } from "./procs.ts";
+import { canBind, drainTail, listenerPid, Owned, stopGently } from "./procs.ts";
 import { countSyscalls, type SyscallCounts } from "./syscalls.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -161,19 +161,7 @@ const PACER_AUTO_TICKS = 10_000;
 
 // ---- processes we own: tracked so that cleanup, on error or Ctrl-C, leaves nothing behind ----
 
-const live = new Set<Subprocess>();
-const cleanups: (() => Promise<void> | void)[] = [];
-let cleaning: Promise<void> | null = null;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const p of live) p.kill("SIGKILL");
-    for (const fn of cleanups.reverse()) {
-      try { await fn(); } catch (e) { log(`cleanup: ${(e as Error).message}`); }
-    }
-  })();
-  return cleaning;
-}
+const owned = new Owned(log);
 
 function log(msg: string): void {
   process.stderr.write(`[latency] ${msg}\n`);
@@ -214,7 +202,7 @@ async function clusterUp(o: Options): Promise<string[]> {
       if (/in use/.test(e.message)) e.message += `\n(a cluster already up there? --reuse-cluster; else --base-port)`;
       throw e;
     });
-  if (!o.keepCluster) cleanups.push(() => { log("stopping the cluster"); return handle.stop(); });
+  if (!o.keepCluster) owned.cleanups.push(() => { log("stopping the cluster"); return handle.stop(); });
   return handle.entryPoints;
 }
 
@@ -237,9 +225,9 @@ async function prefill(o: Options, tmp: string): Promise<void> {
     const p = Bun.spawn(["redis-cli", "-h", HOST, "-p", String(m.port), "--pipe"], {
       stdin: Bun.file(files[i]), stdout: "pipe", stderr: "pipe", timeout: 300_000, killSignal: "SIGKILL",
     });
-    live.add(p);
+    owned.live.add(p);
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    live.delete(p);
+    owned.live.delete(p);
     if (code !== 0 || !/errors: 0,/.test(out)) throw new BenchError(`prefill of ${m.port} failed (exit ${code}): ${out}${err}`);
   }));
   for (const f of files) rmSync(f, { force: true });
@@ -277,7 +265,7 @@ async function predixyUp(o: Options, entryPoints: string[], tmp: string): Promis
   const out = { text: "" };
   drainTail(proc.stdout, out);
   drainTail(proc.stderr, out);
-  cleanups.push(() => stopGently(proc));
+  owned.cleanups.push(() => stopGently(proc));
   predixyProc = { proc, out };
   for (const deadline = Date.now() + 30_000; !(await ping(HOST, o.port));) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new BenchError("predixy exited during start-up");
@@ -323,7 +311,7 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
     const proc = Bun.spawn([process.execPath, join(import.meta.dir, "latency-gen.ts"), JSON.stringify(cfg)], {
       cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe",
     });
-    live.add(proc);
+    owned.live.add(proc);
     const err = { text: "" };
     drainTail(proc.stderr, err);
     return { proc, next: lines(proc.stdout), err };
@@ -361,7 +349,7 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
       ? Object.fromEntries(Object.entries(sys).map(([k, n]) => [k, n / (r.achieved * o.durationS)])) as SyscallCounts : null;
     return { ...r, pacer, cpuStallPct: Number.isFinite(stall) ? stall : null, syscallsPerCmd: perCmd };
   } finally {
-    for (const g of gens) { g.proc.kill("SIGKILL"); live.delete(g.proc); }
+    for (const g of gens) { g.proc.kill("SIGKILL"); owned.live.delete(g.proc); }
   }
 }
 
@@ -427,7 +415,7 @@ async function main(): Promise<number> {
   try {
     if (o.predixy && !canBind(o.port)) throw new BenchError(`predixy's port ${o.port} is in use (--port, or --no-predixy --target predixy=${HOST}:${o.port})`);
     const tmp = mkdtempSync(join(tmpdir(), "predixy-latency-"));
-    cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+    owned.cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
     const entryPoints = await clusterUp(o);
     if (o.prefill) await prefill(o, tmp);
     const targets: Target[] = [];
@@ -448,26 +436,16 @@ async function main(): Promise<number> {
     }
     return 0;
   } catch (e) {
-    if (interrupted) return 130;
+    if (owned.interrupted) return 130;
     const err = e as Error;
     log(`FAILED: ${err instanceof BenchError || err?.constructor === Error ? err.message : (err?.stack ?? err)}`);
     const out = predixyProc?.out.text.trimEnd();
     if (out) log(`predixy output (tail):\n${out.split("\n").slice(-30).join("\n")}`);
     return 1;
   } finally {
-    await cleanup();
+    await owned.cleanup();
     log(`done in ${((performance.now() - t0) / 1000).toFixed(0)}s`);
   }
-}
-
-let interrupted = false;
-for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(code));
-  });
 }
 
 process.exit(await main());

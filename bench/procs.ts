@@ -36,3 +36,36 @@ export async function listenerPid(port: number): Promise<number | null> {
   const m = (await new Response(p.stdout).text()).match(/pid=(\d+)/);
   return m ? Number(m[1]) : null;
 }
+
+/**
+ * What a benchmark owns, so that an error or a signal (Ctrl-C) leaves nothing behind: `live`
+ * processes are killed, then `cleanups` run, newest first, once. A signal cleans up and exits
+ * with the shell's code for it; `interrupted` tells the run it was stopped.
+ */
+export class Owned {
+  readonly live = new Set<Subprocess>();
+  readonly cleanups: (() => Promise<void> | void)[] = [];
+  interrupted = false;
+  private cleaning: Promise<void> | null = null;
+
+  constructor(private readonly log: (msg: string) => void) {
+    for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+      process.on(sig, () => {
+        if (this.interrupted) return;
+        this.interrupted = true;
+        log(`${sig}: cleaning up`);
+        void this.cleanup().finally(() => process.exit(code));
+      });
+    }
+  }
+
+  cleanup(): Promise<void> {
+    this.cleaning ??= (async () => {
+      for (const p of this.live) p.kill("SIGKILL");
+      for (const fn of this.cleanups.reverse()) {
+        try { await fn(); } catch (e) { this.log(`cleanup: ${(e as Error).message}`); }
+      }
+    })();
+    return this.cleaning;
+  }
+}
