@@ -2,7 +2,7 @@
 
 import type { Socket } from "bun";
 import { slotOf } from "../../src/cluster/key-slot.ts";
-import { NEED_MORE, ReplyScan, scanReply } from "../../src/resp/reply-reader.ts";
+import { ReplyFramer } from "./resp-client.ts";
 import { decodeReply, encodeCommand, RespError } from "../../src/resp/reply-value.ts";
 
 const enc = new TextEncoder();
@@ -51,8 +51,7 @@ export class LoadClient {
   private readonly slots: Int32Array;
   private readonly pending: Sent[] = [];
   private head = 0;
-  private buf = new Uint8Array(0);
-  private readonly scan = new ReplyScan();
+  private readonly framer = new ReplyFramer();
   private seq = 0;
   private out: Uint8Array[] = [];
   private outBytes = 0;
@@ -147,18 +146,10 @@ export class LoadClient {
 
   private onData(chunk: Uint8Array): void {
     const now = performance.now();
-    const joined = new Uint8Array(this.buf.length + chunk.length);
-    joined.set(this.buf);
-    joined.set(chunk, this.buf.length);
-    let at = 0;
-    for (;;) {
-      const n = scanReply(joined, at, joined.length, this.scan);
-      if (n === NEED_MORE) break;
-      if (n < 0) { this.sink.wrong(`client ${this.id}: protocol error in a reply`); this.sock?.end(); return; }
-      this.onReply(decodeReply(joined, at).value, now);
-      at += n;
+    if (!this.framer.feed(chunk, (r) => this.onReply(decodeReply(r, 0).value, now))) {
+      this.sink.wrong(`client ${this.id}: protocol error in a reply`);
+      this.sock?.end();
     }
-    this.buf = joined.slice(at);
   }
 
   private onReply(v: unknown, now: number): void {

@@ -19,8 +19,7 @@ export function pipeline(commands: (string | Uint8Array)[][]): Uint8Array {
  */
 export async function exchange(port: number, payload: Uint8Array, count: number, timeoutMs = 30_000): Promise<Uint8Array[]> {
   const replies: Uint8Array[] = [];
-  let buf = new Uint8Array(0);
-  const scan = new ReplyScan();
+  const framer = new ReplyFramer();
   const { promise, resolve, reject } = Promise.withResolvers<Uint8Array[]>();
   let written = 0;
   const pump = (s: { write(b: Uint8Array): number }) => {
@@ -34,19 +33,7 @@ export async function exchange(port: number, payload: Uint8Array, count: number,
     hostname: "127.0.0.1", port,
     socket: {
       data(_s, chunk) {
-        const next = new Uint8Array(buf.length + chunk.length);
-        next.set(buf);
-        next.set(chunk, buf.length);
-        buf = next;
-        let at = 0;
-        for (;;) {
-          const n = scanReply(buf, at, buf.length, scan);
-          if (n === NEED_MORE) break;
-          if (n < 0) return reject(new Error("protocol error in reply"));
-          replies.push(buf.slice(at, at + n));
-          at += n;
-        }
-        buf = buf.slice(at);
+        if (!framer.feed(chunk, (r) => replies.push(r.slice()))) return reject(new Error("protocol error in reply"));
         if (replies.length >= count) resolve(replies);
       },
       drain(s) { pump(s); },
@@ -91,9 +78,7 @@ export async function startStandalone(port: number): Promise<{ stop(): Promise<v
 export class RespConn {
   readonly replies: Uint8Array[] = [];
   closed = false;
-  private buf = new Uint8Array(4096);
-  private len = 0;
-  private readonly scan = new ReplyScan();
+  private readonly framer = new ReplyFramer();
   private pending: Uint8Array[] = [];
   private sock!: Awaited<ReturnType<typeof Bun.connect<undefined>>>;
 
@@ -159,7 +144,23 @@ export class RespConn {
   }
 
   private onData(chunk: Uint8Array): void {
-    // A doubling buffer: large replies arrive in many chunks.
+    this.framer.feed(chunk, (r) => this.replies.push(r.slice()));
+  }
+
+}
+
+/**
+ * Whole replies out of a stream of bytes split anywhere: `feed` hands each reply completed so far
+ * to `each` (a view, valid during the call) and keeps the rest for the next chunk. False on bytes
+ * that are not RESP.
+ */
+export class ReplyFramer {
+  // A doubling buffer: large replies arrive in many chunks.
+  private buf = new Uint8Array(4096);
+  private len = 0;
+  private readonly scan = new ReplyScan();
+
+  feed(chunk: Uint8Array, each: (reply: Uint8Array) => void): boolean {
     if (this.len + chunk.length > this.buf.length) {
       const next = new Uint8Array(Math.max(2 * this.buf.length, this.len + chunk.length));
       next.set(this.buf.subarray(0, this.len));
@@ -167,16 +168,18 @@ export class RespConn {
     }
     this.buf.set(chunk, this.len);
     this.len += chunk.length;
-    let at = 0;
+    let at = 0, ok = true;
     for (;;) {
       const n = scanReply(this.buf, at, this.len, this.scan);
-      if (n === NEED_MORE || n < 0) break;
-      this.replies.push(this.buf.slice(at, at + n));
+      if (n === NEED_MORE) break;
+      if (n < 0) { ok = false; break; }
+      each(this.buf.subarray(at, at + n));
       at += n;
     }
     if (at > 0) {
       this.buf.copyWithin(0, at, this.len);
       this.len -= at;
     }
+    return ok;
   }
 }

@@ -3,11 +3,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { slotOf } from "../../src/cluster/key-slot.ts";
-import { NEED_MORE, ReplyScan, scanReply } from "../../src/resp/reply-reader.ts";
 import { encodeCommand } from "../../src/resp/reply-value.ts";
 import { redisCli, startCluster, type ClusterHandle } from "../helpers/redis-cluster.ts";
 import { startProxy, type ProxyHandle } from "../helpers/proxy.ts";
-import { exchange, pipeline, startStandalone, text } from "../helpers/resp-client.ts";
+import { exchange, pipeline, ReplyFramer, startStandalone, text } from "../helpers/resp-client.ts";
 import { waitFor } from "../helpers/scripted.ts";
 import { ownerPort } from "../helpers/slots.ts";
 
@@ -54,8 +53,7 @@ async function py(port: number, script: string): Promise<string> {
 
 /** One raw RESP connection, driven a command at a time: each reply is awaited before the next command. */
 class Conversation {
-  private buf = new Uint8Array(0);
-  private readonly scan = new ReplyScan();
+  private readonly framer = new ReplyFramer();
   private readonly replies: string[] = [];
   private wake: (() => void) | null = null;
   closed = false;
@@ -77,17 +75,7 @@ class Conversation {
   }
 
   private onData(chunk: Uint8Array): void {
-    const next = new Uint8Array(this.buf.length + chunk.length);
-    next.set(this.buf);
-    next.set(chunk, this.buf.length);
-    let at = 0;
-    for (;;) {
-      const n = scanReply(next, at, next.length, this.scan);
-      if (n === NEED_MORE || n < 0) break;
-      this.replies.push(text(next.subarray(at, at + n)));
-      at += n;
-    }
-    this.buf = next.slice(at);
+    this.framer.feed(chunk, (r) => this.replies.push(text(r)));
     this.wake?.();
   }
 

@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Socket } from "bun";
 import { Redis } from "ioredis";
-import { NEED_MORE, ReplyScan, scanReply } from "../../src/resp/reply-reader.ts";
+import { ReplyFramer } from "../helpers/resp-client.ts";
 import { bulk, command, DEFAULT } from "../helpers/fake-node.ts";
 import { proxyConfig, rawExchange } from "../helpers/proxy.ts";
 import { scripted, waitFor } from "../helpers/scripted.ts";
@@ -37,8 +37,7 @@ class Pipeliner {
   closed: Promise<void>;
   private closeNow!: () => void;
   private sock!: Socket<Pipeliner>;
-  private buf = new Uint8Array(0);
-  private readonly scan = new ReplyScan();
+  private readonly framer = new ReplyFramer();
   private pending: Uint8Array | null = null;
   /** Keep writing as fast as the socket takes commands (until `max` commands). */
   constructor(readonly id: number, private readonly max: number) {
@@ -81,20 +80,12 @@ class Pipeliner {
   }
 
   private onData(chunk: Uint8Array): void {
-    const joined = new Uint8Array(this.buf.length + chunk.length);
-    joined.set(this.buf);
-    joined.set(chunk, this.buf.length);
-    let at = 0;
-    for (;;) {
-      const n = scanReply(joined, at, joined.length, this.scan);
-      if (n === NEED_MORE || n < 0) break;
-      const got = new TextDecoder().decode(joined.subarray(at, at + n));
+    this.framer.feed(chunk, (r) => {
+      const got = new TextDecoder().decode(r);
       const want = bulk(`v:c${this.id}:${this.replies}`);
       if (got !== want && this.wrong.length < 5) this.wrong.push(`reply ${this.replies}: ${JSON.stringify(got)}`);
       this.replies++;
-      at += n;
-    }
-    this.buf = joined.slice(at);
+    });
   }
 }
 
