@@ -17,6 +17,8 @@ interface Sent {
   key: number;
   /** SET's value. */
   value: string;
+  /** Position in the client's command order (a SET's value carries it). */
+  seq: number;
   at: number;
 }
 
@@ -30,9 +32,15 @@ export interface LoadSink {
   wrong(what: string): void;
 }
 
-/** The kind of an error reply, for the report: its first word, "ambiguous" for "may or may not have run". */
+/** A write in flight to a node that failed: it may or may not have run. */
+export const AMBIGUOUS_WRITE = "ambiguous write (in flight to a node that failed)";
+/** A read in flight to a node that failed, with a later write of its client to its slot: not repeated. */
+export const READ_NOT_REPEATED = "read not repeated (a later write of the client was in flight with it)";
+
+/** The kind of an error reply, for the report: its first word, or one of the kinds above. */
 export function errorKind(message: string): string {
-  if (message.includes("may or may not have run")) return "ambiguous write (in flight to a node that failed)";
+  if (message.includes("may or may not have run")) return AMBIGUOUS_WRITE;
+  if (message.includes("the read was not repeated")) return READ_NOT_REPEATED;
   if (message.startsWith("CLUSTERDOWN")) return message.replace(/node \S+/, "node X").slice(0, 80);
   return message.split(" ")[0];
 }
@@ -53,6 +61,8 @@ export class LoadClient {
   private head = 0;
   private readonly framer = new ReplyFramer();
   private seq = 0;
+  /** SETs answered with an error that says they did not run, by position (to explain a wrong read). */
+  private readonly failedSets = new Map<number, string>();
   private out: Uint8Array[] = [];
   private outBytes = 0;
   closed = false;
@@ -103,11 +113,12 @@ export class LoadClient {
       if (this.outstanding >= this.maxOutstanding) { this.skipped += n - i; break; }
       const r = Math.random(), key = Math.floor(Math.random() * this.keys);
       const op = r < 0.7 ? Op.GET : r < 0.95 ? Op.SET : Op.INCR;
-      const value = op === Op.SET ? `v${this.id}:${++this.seq}` : "";
+      const seq = ++this.seq;
+      const value = op === Op.SET ? `v${this.id}:${seq}` : "";
       const name = this.name(op, key);
       this.queue(op === Op.GET ? ["GET", name] : op === Op.SET ? ["SET", name, value] : ["INCR", name]);
       if (this.outstanding === 0) this.progressAt = now;
-      this.pending.push({ op, key, value, at: now });
+      this.pending.push({ op, key, value, seq, at: now });
       this.sent++;
     }
     this.flush();
@@ -117,9 +128,9 @@ export class LoadClient {
   verifyAll(now: number): void {
     for (let j = 0; j < this.keys; j++) {
       this.queue(["GET", this.name(Op.GET, j)]);
-      this.pending.push({ op: Op.GET, key: j, value: "", at: now });
+      this.pending.push({ op: Op.GET, key: j, value: "", seq: ++this.seq, at: now });
       this.queue(["GET", this.name(Op.INCR, j)]);
-      this.pending.push({ op: Op.INCR, key: -1 - j, value: "", at: now });
+      this.pending.push({ op: Op.INCR, key: -1 - j, value: "", seq: ++this.seq, at: now });
     }
     this.flush();
   }
@@ -168,13 +179,15 @@ export class LoadClient {
       if (v.message.includes("may or may not have run")) {
         if (s.op === Op.SET) this.strings[s.key] = [...new Set([...this.strings[s.key], s.value])];
         if (s.op === Op.INCR) this.counters[s.key] = [...new Set([...this.counters[s.key], ...this.counters[s.key].map((c) => c + 1)])];
+      } else if (s.op === Op.SET) {
+        this.failedSets.set(s.seq, v.message);
       }
       return;
     }
     switch (s.op) {
       case Op.GET: {
         const got = v as string | null;
-        if (!this.strings[s.key].includes(got)) this.sink.wrong(`client ${this.id} GET k${s.key}: ${got}, expected one of ${JSON.stringify(this.strings[s.key])}`);
+        if (!this.strings[s.key].includes(got)) this.sink.wrong(`client ${this.id} GET k${s.key} (#${s.seq}): ${got}, expected one of ${JSON.stringify(this.strings[s.key])}${this.why(s, got)}`);
         this.strings[s.key] = [got];
         break;
       }
@@ -188,6 +201,16 @@ export class LoadClient {
         this.counters[s.key] = [got];
       }
     }
+  }
+
+  /** What a wrong GET's value says: set by a later command (the GET was overtaken), or by an earlier SET answered with an error. */
+  private why(get: Sent, got: string | null): string {
+    const m = got === null ? null : /^v\d+:(\d+)$/.exec(got);
+    if (m === null) return "";
+    const seq = Number(m[1]);
+    if (seq > get.seq) return ` (written by #${seq}, sent after this GET: it overtook the GET)`;
+    const err = this.failedSets.get(seq);
+    return err === undefined ? ` (written by #${seq}, an earlier SET)` : ` (written by #${seq}, an earlier SET answered: ${err})`;
   }
 
   private checkCounterRead(key: number, v: unknown): void {
