@@ -26,7 +26,9 @@ for t in set get; do
     echo "$SIZE $t $name $r"
   done
 done
-rss() { echo "$(grep VmRSS /proc/$1/status | awk '{print int($2/1024)}') MB, peak $(grep VmHWM /proc/$1/status | awk '{print int($2/1024)}') MB"; }
+# RssFile: pages of the executable and libraries (clean, shared with the page cache); RssAnon: heap and buffers.
+mb() { grep "^$2:" /proc/$1/status | awk '{print int($2/1024)}'; }
+rss() { echo "$(mb $1 VmRSS) MB (anon $(mb $1 RssAnon), file $(mb $1 RssFile)), peak $(mb $1 VmHWM) MB"; }
 echo "RSS at end: predixy $(rss $PP); cpp $(rss $CP)"
 sleep 2
 echo "RSS 2 s later: predixy $(rss $PP); cpp $(rss $CP)"

@@ -18,9 +18,11 @@ export interface BackendEvents {
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void;
   /**
    * The connection is gone. `written` requests may have reached the node; `unwritten` ones
-   * certainly did not and are safe to send elsewhere.
+   * certainly did not and are safe to send elsewhere. `writeFollows`: a written read that a
+   * later written write of its client, to its slot, may have followed on the node (see
+   * readsBeforeWrites).
    */
-  onLost(req: Request, written: boolean, reason: string): void;
+  onLost(req: Request, written: boolean, reason: string, writeFollows?: boolean): void;
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void;
   /** A node marked as not answering (`stalled`) sent a reply: it answers again. */
   onNodeAnswered(node: BackendNode): void;
@@ -508,9 +510,10 @@ export class BackendConn implements Flushable {
       cut.errKind = kind;
       this.events.onLost(cut, true, reason);
     }
+    const beforeWrites = writtenCount > 1 ? readsBeforeWrites(this.awaitingReply, writtenCount) : null;
     for (let req = this.awaitingReply.shift(); req !== undefined; req = this.awaitingReply.shift()) {
       req.errKind = kind;
-      this.events.onLost(req, i++ < writtenCount, reason);
+      this.events.onLost(req, i++ < writtenCount, reason, beforeWrites?.has(req) ?? false);
     }
     // Queued behind an upload, never written: safe to send elsewhere.
     for (const req of this.behind.splice(0)) this.events.onLost(req, false, reason);
@@ -564,3 +567,30 @@ const TLS_HANDLERS: SocketHandler<BackendConn> = {
   open() {},
   handshake(sock, ok, err) { guard(sock.data, () => sock.data.onHandshake(sock, ok, err)); },
 };
+
+/**
+ * Of the first `written` requests of `q` (all may have run), the client reads that one of the
+ * same client's writes, to the same slot (or any slot when either has none), follows. The node
+ * may have run both before the connection was lost; repeated elsewhere, such a read would show
+ * the write's effect to the command sent before it. Null when there is none.
+ */
+function readsBeforeWrites(q: Ring<Request>, written: number): Set<Request> | null {
+  let writes: Map<ReplySink, Set<number>> | null = null;
+  let out: Set<Request> | null = null;
+  for (let i = written - 1; i >= 0; i--) {
+    const req = q.at(i);
+    const sink = req.sink;
+    if (req.kind !== Kind.CLIENT || sink === null) continue;
+    if (req.spec?.readonly !== true) {
+      writes ??= new Map();
+      let slots = writes.get(sink);
+      if (slots === undefined) writes.set(sink, slots = new Set());
+      slots.add(req.slot < 0 ? -1 : req.slot);
+      continue;
+    }
+    const slots = writes?.get(sink);
+    if (slots !== undefined && (slots.has(req.slot) || slots.has(-1) || req.slot < 0)) (out ??= new Set()).add(req);
+  }
+  return out;
+}
+

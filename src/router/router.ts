@@ -668,22 +668,25 @@ export class Router implements BackendEvents, SessionHost {
     return this.scripts.preloadScript(argText(f, 1));
   }
 
-  onLost(req: Request, written: boolean, reason: string): void {
+  onLost(req: Request, written: boolean, reason: string, writeFollows = false): void {
     if (req.session !== null) return req.session.onLost(req, written, reason);
     if (req.kind !== Kind.CLIENT) return;
-    // A command that never left, or a read, can safely run elsewhere; a write that may have run cannot.
-    if ((!written || req.spec?.readonly) && this.retry.later(req)) return;
-    this.finish(req, this.lostReply(written, reason));
+    // A command that never left, or a read, can safely run elsewhere; a write that may have run
+    // cannot, nor a read its client's later write may have followed (it could see that write).
+    if ((!written || (req.spec?.readonly && !writeFollows)) && this.retry.later(req)) return;
+    this.finish(req, this.lostReply(!written ? Lost.UNSENT : writeFollows ? Lost.READ_BEFORE_WRITE : Lost.WRITTEN, reason));
   }
 
   /** Error replies for one connection loss are shared by all its requests. */
-  private lostReply(written: boolean, reason: string): Uint8Array {
-    const key = `${written ? "w" : "u"}${reason}`;
+  private lostReply(how: Lost, reason: string): Uint8Array {
+    const key = `${how}${reason}`;
     if (key !== this.lostKey) {
       this.lostKey = key;
-      this.lostBytes = R.errorReply(written
+      this.lostBytes = R.errorReply(how === Lost.WRITTEN
         ? `ERR connection to the cluster node was lost (${reason}); the command may or may not have run`
-        : `CLUSTERDOWN ${reason}`);
+        : how === Lost.READ_BEFORE_WRITE
+          ? `ERR connection to the cluster node was lost (${reason}); the read was not repeated, as a later write of this client to the same slot may have run`
+          : `CLUSTERDOWN ${reason}`);
     }
     return this.lostBytes;
   }
@@ -725,6 +728,9 @@ export class Router implements BackendEvents, SessionHost {
     this.retry.wake();
   }
 }
+
+/** What became of a command whose connection was lost, for its error reply. */
+const enum Lost { UNSENT, WRITTEN, READ_BEFORE_WRITE }
 
 const KEYSPACE_SECTIONS = new Set(["keyspace", "default", "all", "everything"]);
 const ASKING = [ASKING_REQUEST];
