@@ -20,6 +20,7 @@ function summarize(row: Row) {
   const leg = (runs: Run[]) => ({
     rps: median(runs.map((r) => r.rps)), p50Ms: median(runs.map((r) => r.p50Ms)), p99Ms: median(runs.map((r) => r.p99Ms)),
     hitPct: median(runs.map((r) => r.hitPct)), hostCpuPct: median(runs.map((r) => r.hostCpuPct)),
+    stealPct: median(runs.map((r) => r.hostStealPct)),
   });
   const proxy = leg(row.runs.proxy), direct = leg(row.runs.direct);
   return {
@@ -48,11 +49,12 @@ export function report(o: Options, rows: Row[], proxy: Proxy, peak: { hwmMB: num
   // --ab-metrics: both legs are the proxy, with its recording on ("proxy") and off ("direct").
   const [A, B] = o.abMetrics ? ["metrics on", "metrics off"] : ["proxy", "direct"];
   const head = ["P", "test", `${A} QPS`, `${B} QPS`, `${A}/${B}`, `${A} p50/p99 ms`, `${B} p50/p99 ms`,
-    o.abMetrics ? `CPU % ${A}/${B}` : `${A} CPU %`, `${A} RSS MB`, `host CPU % ${A}/${B}`, `read hits ${A}/${B} %`];
+    o.abMetrics ? `CPU % ${A}/${B}` : `${A} CPU %`, `${A} RSS MB`, `host CPU % ${A}/${B}`, `steal % ${A}/${B}`, `read hits ${A}/${B} %`];
   const body = sums.map((s) => [
     String(s.pipeline), s.test.toUpperCase(), fmtInt(s.proxy.rps), fmtInt(s.direct.rps), fmt(s.ratio, 2),
     `${fmt(s.proxy.p50Ms, 3)} / ${fmt(s.proxy.p99Ms, 3)}`, `${fmt(s.direct.p50Ms, 3)} / ${fmt(s.direct.p99Ms, 3)}`,
     o.abMetrics ? `${fmt(s.proxyCpuPct, 0)} / ${fmt(s.directCpuPct, 0)}` : fmt(s.proxyCpuPct, 0), fmt(s.proxyRssMaxMB, 0), `${fmt(s.proxy.hostCpuPct, 0)} / ${fmt(s.direct.hostCpuPct, 0)}`,
+    `${fmt(s.proxy.stealPct, 0)} / ${fmt(s.direct.stealPct, 0)}`,
     s.test === "get" || s.test === "mget" ? `${fmt(s.proxy.hitPct, 0)} / ${fmt(s.direct.hitPct, 0)}` : "-",
   ]);
   const commandLine = ["bun", "bench/e2e.ts", ...Bun.argv.slice(2)].join(" ");

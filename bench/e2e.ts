@@ -12,7 +12,7 @@ import calculateSlot from "cluster-key-slot";
 import { redisCli as cliPlain, startCluster, type ClusterHandle, type ClusterTls } from "../test/helpers/redis-cluster.ts";
 import { makeTestPki } from "../test/helpers/tls-certs.ts";
 import { fmtInt, maxOf, report, secs } from "./e2e-report.ts";
-import { hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
+import { hostBusyPct, hostStealPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
 import { canBind, drainTail, listenerPid, Owned, stopGently } from "./procs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -75,6 +75,8 @@ export interface Run {
   wallS: number; cpuPct: number | null; rssMaxMB: number | null; hitPct: number | null;
   /** Whole machine, all cores: near 100 means everything (cluster, client, proxy) shared saturated cores. */
   hostCpuPct: number | null;
+  /** % of the host's CPU time the hypervisor took meanwhile (steal). */
+  hostStealPct: number | null;
 }
 
 export interface Row {
@@ -417,7 +419,7 @@ async function runOnce(o: Options, argv: string[], test: string, leg: Leg, proxy
   owned.live.delete(p);
   const wallS = (performance.now() - t0) / 1000;
   const sampled = sampler?.stop() ?? { cpuPct: null, rssMaxMB: null };
-  const hostCpuPct = hostBusyPct(host0);
+  const hostCpuPct = hostBusyPct(host0), stealPct = hostStealPct(host0);
   // A killed proxy resets redis-benchmark's connections before Bun reaps it: give the exit a moment.
   if (leg === "proxy" && code !== 0 && proxy.proc) await Promise.race([proxy.proc.exited, Bun.sleep(1_000)]);
   const died = leg === "proxy" ? proxyDied(proxy) : null;
@@ -433,7 +435,7 @@ async function runOnce(o: Options, argv: string[], test: string, leg: Leg, proxy
     const total = h - before[0] + (m - before[1]);
     hitPct = total > 0 ? ((h - before[0]) / total) * 100 : null;
   }
-  return { n: Number(argv[argv.indexOf("-n") + 1]), ...row, wallS, ...sampled, hitPct, hostCpuPct };
+  return { n: Number(argv[argv.indexOf("-n") + 1]), ...row, wallS, ...sampled, hitPct, hostCpuPct, hostStealPct: stealPct };
 }
 
 /**
@@ -487,7 +489,8 @@ async function benchmark(o: Options, proxy: Proxy, masters: Master[]): Promise<R
             (r.cpuPct !== null ? `, proxy CPU ${r.cpuPct.toFixed(0)}%` : "") +
             (r.rssMaxMB !== null ? `, RSS ${r.rssMaxMB.toFixed(0)} MB` : "") +
             (r.hitPct !== null ? `, hits ${r.hitPct.toFixed(0)}%` : "") +
-            (r.hostCpuPct !== null ? `, host CPU ${r.hostCpuPct.toFixed(0)}%` : ""));
+            (r.hostCpuPct !== null ? `, host CPU ${r.hostCpuPct.toFixed(0)}%` : "") +
+            (r.hostStealPct !== null ? `, steal ${r.hostStealPct.toFixed(0)}%` : ""));
         }
       }
     }

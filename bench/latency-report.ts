@@ -22,6 +22,8 @@ export interface RunRecord {
   genCpuPct: number; hostCpuPct: number | null;
   /** Share of the window in which some runnable task waited for a CPU (PSI "some"); null without /proc/pressure. */
   cpuStallPct: number | null;
+  /** % of the host's CPU time the hypervisor took (steal): every process here runs slower meanwhile. */
+  stealPct: number | null;
   /** Whether the generators ran with the pacer thread. */
   pacer: boolean;
   connErrors: string[]; firstError: string | null;
@@ -63,7 +65,8 @@ export function printReport(o: ReportOptions, runs: RunRecord[], targets: string
         res.push([...cell, fixed(m((r) => r.cpuPct), 0), fixed(m((r) => r.usPerCmd), 1), rss.length ? fixed(Math.max(...rss), 0) : "–",
           `${ms(m((r) => r.serviceP50))} / ${ms(m((r) => r.serviceP99))}`,
           `${ms(m((r) => r.latenessP50))} / ${ms(m((r) => r.latenessP99))} / ${ms(m((r) => r.latenessMax))}`,
-          fixed(m((r) => r.genCpuPct), 0), fixed(m((r) => r.hostCpuPct), 0), fixed(m((r) => r.cpuStallPct), 0)]);
+          fixed(m((r) => r.genCpuPct), 0), fixed(m((r) => r.hostCpuPct), 0), fixed(m((r) => r.cpuStallPct), 0),
+          fixed(m((r) => r.stealPct), 0)]);
         sys.push([...cell, fixed(m((r) => r.syscallsPerCmd?.reads ?? null), 2), fixed(m((r) => r.syscallsPerCmd?.writes ?? null), 2),
           fixed(m((r) => r.syscallsPerCmd?.polls ?? null), 2)]);
       }
@@ -78,7 +81,7 @@ export function printReport(o: ReportOptions, runs: RunRecord[], targets: string
     "",
     table(["rate/s", "P", "target", "p50", "p95", "p99", "p99.9", "max", "achieved/s", `late % (>${o.lateMs} ms)`, "missed", "errors"], lat, o.markdown),
     "",
-    table(["rate/s", "P", "target", "CPU %", "CPU µs/cmd", "RSS peak MB", "sent→reply p50 / p99", "gen lateness p50 / p99 / max", "gen CPU %", "host CPU %", "CPU stall %"], res, o.markdown),
+    table(["rate/s", "P", "target", "CPU %", "CPU µs/cmd", "RSS peak MB", "sent→reply p50 / p99", "gen lateness p50 / p99 / max", "gen CPU %", "host CPU %", "CPU stall %", "steal %"], res, o.markdown),
   ];
   if (sys.some((r) => r.slice(3).some((c) => c !== "–"))) {
     out.push("", table(["rate/s", "P", "target", "reads/cmd", "writes/cmd", "epoll waits/cmd"], sys, o.markdown));

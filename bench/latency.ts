@@ -15,7 +15,7 @@ import type { GenConfig, GenResult } from "./latency-gen.ts";
 import { printReport, type RunRecord } from "./latency-report.ts";
 import { addSparse, newHistogram, percentiles } from "../src/metrics/histogram.ts";
 import { summarize } from "./open-loop.ts";
-import { cpuStallUs, hostBusyPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
+import { cpuStallUs, hostBusyPct, hostStealPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
 import { canBind, drainTail, listenerPid, Owned, stopGently } from "./procs.ts";
 import { countSyscalls, type SyscallCounts } from "./syscalls.ts";
 
@@ -336,7 +336,7 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
     const stall = (cpuStallUs() - stall0) / ((performance.now() - t0) * 10);
     const sampled = sampler?.stop() ?? { cpuPct: null, rssMaxMB: null };
     const genCpu = genSamplers.map((s) => s.stop().cpuPct ?? 0).reduce((a, b) => a + b, 0);
-    const hostCpuPct = hostBusyPct(host0);
+    const hostCpuPct = hostBusyPct(host0), stealPct = hostStealPct(host0);
     const sys = counting ? await counting.stop() : null;
     const results = await Promise.all(gens.map(async (g) => {
       const l = await withTimeout(g.next(), o.drainS * 1000 + RUN_GRACE_MS, `generator for ${t.name} finishing`);
@@ -347,7 +347,7 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
     const r = record(o, t, rate, pipeline, rep, results, sampled, genCpu, hostCpuPct);
     const perCmd = sys && r.achieved > 0
       ? Object.fromEntries(Object.entries(sys).map(([k, n]) => [k, n / (r.achieved * o.durationS)])) as SyscallCounts : null;
-    return { ...r, pacer, cpuStallPct: Number.isFinite(stall) ? stall : null, syscallsPerCmd: perCmd };
+    return { ...r, pacer, cpuStallPct: Number.isFinite(stall) ? stall : null, stealPct, syscallsPerCmd: perCmd };
   } finally {
     for (const g of gens) { g.proc.kill("SIGKILL"); owned.live.delete(g.proc); }
   }
@@ -356,7 +356,7 @@ async function runOnce(o: Options, t: Target, rate: number, pipeline: number, re
 function record(
   o: Options, t: Target, rate: number, pipeline: number, rep: number, rs: GenResult[],
   sampled: { cpuPct: number | null; rssMaxMB: number | null }, genCpuPct: number, hostCpuPct: number | null,
-): Omit<RunRecord, "pacer" | "cpuStallPct" | "syscallsPerCmd"> {
+): Omit<RunRecord, "pacer" | "cpuStallPct" | "stealPct" | "syscallsPerCmd"> {
   const lat = newHistogram(), svc = newHistogram(), late = newHistogram();
   const sum = (f: (r: GenResult) => number) => rs.reduce((a, r) => a + f(r), 0);
   const dense = (s: GenResult["latency"]) => ({ idx: Uint16Array.from(s.idx), n: Float64Array.from(s.n) });
@@ -396,6 +396,7 @@ async function benchmark(o: Options, targets: Target[]): Promise<RunRecord[]> {
           `, gen CPU ${r.genCpuPct.toFixed(0)}% lateness p99 ${f(r.latenessP99)} ms` +
           (r.hostCpuPct !== null ? `, host ${r.hostCpuPct.toFixed(0)}%` : "") +
           (r.cpuStallPct !== null ? `, CPU stall ${r.cpuStallPct.toFixed(0)}%` : "") +
+          (r.stealPct !== null ? `, steal ${r.stealPct.toFixed(0)}%` : "") +
           (r.errors ? `, ${r.errors} errors (${r.firstError})` : "") + (r.connErrors.length ? `, lost: ${r.connErrors.join("; ")}` : ""));
       }
     }

@@ -37,17 +37,29 @@ export function statusKB(pid: number, field: "VmRSS" | "VmHWM"): number {
   return sum;
 }
 
-/** [busy, total] jiffies over all cores, from the first line of /proc/stat. */
-export function hostTicks(): [number, number] {
+/**
+ * [busy, total, steal] jiffies over all cores, from the first line of /proc/stat. Steal is time
+ * the hypervisor gave this machine's CPUs to others: every process here runs slower meanwhile
+ * (the "stalled" benchmark runs of bench/RESULTS.md), so it is counted apart from busy.
+ */
+export function hostTicks(): [number, number, number] {
   const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
   const idle = f[3] + (f[4] || 0); // idle + iowait
+  const steal = f[7] || 0;
   const total = f.reduce((a, b) => a + b, 0);
-  return [total - idle, total];
+  return [total - idle - steal, total, steal];
 }
 
-export function hostBusyPct(from: [number, number]): number | null {
+/** % of all cores' time since `from` spent running tasks here. */
+export function hostBusyPct(from: [number, number, number]): number | null {
   const [busy, total] = hostTicks();
   return total > from[1] ? ((busy - from[0]) / (total - from[1])) * 100 : null;
+}
+
+/** % of all cores' time since `from` taken by the hypervisor (steal). */
+export function hostStealPct(from: [number, number, number]): number | null {
+  const [, total, steal] = hostTicks();
+  return total > from[1] ? ((steal - from[2]) / (total - from[1])) * 100 : null;
 }
 
 /** CPU % over one run's wall time and the highest VmRSS seen, sampled every SAMPLE_MS. */
