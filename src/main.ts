@@ -27,6 +27,7 @@ import { Router, type RouterOptions } from "./router/router.ts";
 import { retained } from "./stream/upload.ts";
 import { backendTls, type BackendTls } from "./tls/backend-tls.ts";
 import { serverTlsOptions } from "./tls/server-tls.ts";
+import { collectWhenQuiet } from "./util/quiet-gc.ts";
 import { BUILD_COMMIT, VERSION, versionLine } from "./version.ts";
 import { exitWithParent, startWorkers, workerId } from "./workers.ts";
 
@@ -223,6 +224,7 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
     return 1;
   }
   health.start();
+  const stopQuietGc = collectWhenQuiet(stats);
 
   log.info("predixy {version} ({commit}) worker {worker} listening on {bind}:{port}, {masters} masters, pool {size}/node", {
     version: VERSION, commit: BUILD_COMMIT || "from source", worker: workerId, bind: cfg.server.bind,
@@ -318,6 +320,7 @@ async function serve(cfg: Config, tls: Tls): Promise<number> {
   }
   router.stop();
   health.stop();
+  stopQuietGc();
   obs.stop();
   topology.stop();
   for (const s of listening.servers) s.stop(true);
