@@ -46,24 +46,26 @@ export function keysSlot(f: Frame, step: number): number {
 export function split(parent: Request, f: Frame, spec: CommandSpec): MultiKeyGather {
   const step = spec.keyStep;
   const keys = (f.argc - 1) / step;
-  const src = f.src, base = f.base;
+  const src = f.src, base = f.base, argEnd = f.argEnd;
   const name = spec.wireName;
-  const head = headerSize(1 + step) + name.length;
-  let total = keys * head;
-  for (let i = 1; i < f.argc; i++) total += argWireSize(f.argEnd[i] - f.argStart[i]);
-  let o = slab.alloc(total);
+  // Every frame is multibulk (an inline command is re-encoded), so a key's arguments are one
+  // run of the client's own bytes, from after the previous argument's CRLF to after their own:
+  // a part is the constant head and one copy of that run.
+  const headLen = headerSize(1 + step) + name.length;
+  const first = base + argEnd[0] + 2;
+  let o = slab.alloc(keys * headLen + (base + argEnd[f.argc - 1] + 2 - first));
   const buf = slab.buf;
+  writeHeader(buf, o, 42, 1 + step);
+  copyBytes(buf, o + headLen - name.length, name, 0, name.length);
+  const head = o;
   const g = gathers.pop()?.reuse(parent, spec) ?? new MultiKeyGather(parent, spec);
-  for (let k = 0, i = 1; k < keys; k++, i += step) {
+  let from = first;
+  for (let k = 0, last = step; k < keys; k++, last += step) {
     const at = o;
-    o = writeHeader(buf, o, 42, 1 + step);
-    o = copyBytes(buf, o, name, 0, name.length);
-    for (let j = i; j < i + step; j++) {
-      const s = base + f.argStart[j], e = base + f.argEnd[j];
-      o = copyBytes(buf, writeHeader(buf, o, 36, e - s), src, s, e);
-      buf[o++] = 13;
-      buf[o++] = 10;
-    }
+    o = k === 0 ? o + headLen : copyBytes(buf, o, buf, head, head + headLen);
+    const to = base + argEnd[last] + 2;
+    o = copyBytes(buf, o, src, from, to);
+    from = to;
     g.addPart(buf, at, o, keySlots[k], null);
   }
   return g;
@@ -156,10 +158,6 @@ function digits(n: number): number {
 /** `*12\r\n` or `$12\r\n`. */
 export function headerSize(n: number): number {
   return digits(n) + 3;
-}
-
-function argWireSize(len: number): number {
-  return headerSize(len) + len + 2;
 }
 
 /** Writes `<type><n>\r\n` at `o`; returns the offset after it. */
