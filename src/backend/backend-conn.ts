@@ -18,9 +18,8 @@ export interface BackendEvents {
   onReply(req: Request, buf: Uint8Array, start: number, end: number, conn: BackendConn): void;
   /**
    * The connection is gone. `written` requests may have reached the node; `unwritten` ones
-   * certainly did not and are safe to send elsewhere. `writeFollows`: a written read that a
-   * later written write of its client, to its slot, may have followed on the node (see
-   * readsBeforeWrites).
+   * certainly did not and are safe to send elsewhere. `writeFollows`: a written read followed
+   * by a written write of its client to its slot (see readsBeforeWrites).
    */
   onLost(req: Request, written: boolean, reason: string, writeFollows?: boolean): void;
   onConnectionState(conn: BackendConn, state: ConnEvent, reason: string): void;
@@ -569,8 +568,8 @@ const TLS_HANDLERS: SocketHandler<BackendConn> = {
 };
 
 /**
- * Of the first `written` requests of `q` (all may have run), the client reads that one of the
- * same client's writes, to the same slot (or any slot when either has none), follows. The node
+ * The client reads among the first `written` requests of `q` (all may have run) that a write of
+ * the same client to the same slot follows there (any slot when either is keyless). The node
  * may have run both before the connection was lost; repeated elsewhere, such a read would show
  * the write's effect to the command sent before it. Null when there is none.
  */

@@ -4,8 +4,8 @@ import type { Stats } from "../metrics/stats.ts";
 
 const CHECK_MS = 1000;
 /**
- * Bytes through the proxy since the last collection that make one worth its pause (5-7 ms
- * with the heap of an idle proxy, measured). Large values leave about that much garbage in buffers, which
+ * Bytes through the proxy since the last collection that make one worth its pause (5-7 ms with
+ * an idle proxy's heap, measured). Large values leave about that much garbage in buffers, which
  * the collector, with nothing allocating any more, keeps: after 100 KB SETs and GETs, RSS stayed
  * at 98 MB; collected, 70 (bench/RESULTS.md).
  */
