@@ -16,6 +16,8 @@ export abstract class Gather {
   /** Parts without their final reply yet, held ones included. */
   waiting = 0;
   parent: Request;
+  /** Any master can run its parts (they have no slot to follow when their master is down). */
+  anyMasterWillDo = false;
 
   constructor(parent: Request) {
     this.parent = parent;

@@ -474,31 +474,30 @@ export class Router implements BackendEvents, SessionHost {
       else if (this.reads.enabled && req.spec!.readonly) node = this.reads.pick(table, req.slot, req.affinity);
       else node = table.nodeFor(req.slot);
     }
-    if (node !== null && !node.available) node = this.standIn(req, node);
     if (node === null || !node.available) {
-      // A failover leaves a slot unserved, or its master silent, for a while: wait for the new owner.
-      if (!this.retry.park(req, node)) this.finish(req, Retry.parkedError(node));
-      return;
+      const other = node === null ? null : this.standIn(req, node);
+      if (other === null) {
+        // A failover leaves a slot unserved, or its master silent, for a while: wait for the new owner.
+        if (!this.retry.park(req, node)) this.finish(req, Retry.parkedError(node));
+        return;
+      }
+      node = req.target = other;
     }
     node.send(req);
   }
 
   /**
-   * Who takes a command meant for `node`, which is not available. A dead master's replacement
-   * has another address, so waiting for it could last the whole retry budget: PUBLISH goes to
-   * any available master (the cluster passes it to every node); a part sent to a chosen master
-   * (a cluster-wide command's) follows that master's slots to whoever serves them now (its
-   * replica, after a failover). Anything else waits for its slot's owner as before.
+   * An available node to take a part its gather sent to `node`, which is not available; null:
+   * wait for `node`. A dead master's replacement has another address, so waiting for it could
+   * last the whole retry budget: a part that any master can run (a PUBLISH) goes to another
+   * master; one for a chosen master (a cluster-wide command's) follows that master's slots to
+   * whoever serves them now (its replica, after a failover). Commands routed by their slot wait.
    */
-  private standIn(req: Request, node: BackendNode): BackendNode {
-    if (req.spec?.name === "publish") {
-      const other = this.anyMaster();
-      return other !== null && other.available ? (req.target = other) : node;
-    }
-    if (req.parent === null || req.target === null) return node;
+  private standIn(req: Request, node: BackendNode): BackendNode | null {
+    if (req.parent === null || req.target === null) return null;
     const slot = req.slot >= 0 ? req.slot : node.firstSlot;
-    const now = slot >= 0 ? this.topology.table.nodeFor(slot) : null;
-    return now !== null && now !== node && now.available ? (req.target = now) : node;
+    const other = req.parent.gather!.anyMasterWillDo ? this.anyMaster() : slot >= 0 ? this.topology.table.nodeFor(slot) : null;
+    return other !== null && other !== node && other.available ? other : null;
   }
 
   anyMaster(): BackendNode | null {

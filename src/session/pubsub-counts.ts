@@ -24,6 +24,8 @@ export class PublishGather extends Gather {
   constructor(parent: Request, private readonly pubsub: PubSub, private readonly channel: string, private readonly shard: boolean,
     node: BackendNode | null) {
     super(parent);
+    // A PUBLISH whose master is down: another master serves it the same (not so SPUBLISH).
+    this.anyMasterWillDo = !shard;
     this.addPart(parent.src, parent.start, parent.end, parent.slot, node);
   }
 
