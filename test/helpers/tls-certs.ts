@@ -28,6 +28,13 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   if (code !== 0) throw new Error(`openssl ${args.join(" ")} failed (${code}): ${err}`);
 }
 
+/** 63 random bits, as hex: positive, and unique among the certificates of a test CA. */
+function serial(): string {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  b[0] &= 0x7f;
+  return "0x" + Buffer.from(b).toString("hex");
+}
+
 const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
 async function makeCa(dir: string, name: string): Promise<void> {
@@ -41,7 +48,9 @@ async function makeCert(dir: string, name: string, ca: string, days: string, ext
     await Bun.write(join(dir, `${name}.ext`), ext);
     extArgs.push("-extfile", `${name}.ext`);
   }
-  await openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial",
+  // A serial of its own: -CAcreateserial has the certificates signed at once share ca.srl, and
+  // one of them could read it half-written ("Unable to load number from ca.srl": 2 PKIs in 300).
+  await openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-set_serial", serial(),
     "-out", `${name}.crt`, "-days", days, ...extArgs], dir);
 }
 
