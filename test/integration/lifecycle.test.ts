@@ -40,7 +40,7 @@ class Pipeliner {
   private readonly framer = new ReplyFramer();
   private pending: Uint8Array | null = null;
   /** Keep writing as fast as the socket takes commands (until `max` commands). */
-  constructor(readonly id: number, private readonly max: number) {
+  constructor(readonly id: number, private max: number) {
     this.closed = new Promise((r) => { this.closeNow = r; });
   }
 
@@ -56,6 +56,12 @@ class Pipeliner {
     });
     this.pump();
     return this;
+  }
+
+  /** Goes on writing, up to `max` commands in all. */
+  writeUpTo(max: number): void {
+    this.max = max;
+    this.pump();
   }
 
   get localPort(): number {
@@ -95,7 +101,11 @@ test("SIGTERM: every command that reached predixy's socket before the signal is 
   // A frozen node holds each client's first commands, so predixy stops reading them (batch_size):
   // the rest waits, unread, in predixy's receive buffers when the signal comes.
   a.freeze();
-  const clients = await Promise.all(Array.from({ length: 8 }, (_, i) => new Pipeliner(i, 1000).connect(p.port)));
+  // 100 commands first: had a client's 1000 arrived before predixy's first read of it, that read
+  // would take them all (25 KB) and leave nothing unread (5 runs in 300 failed that way).
+  const clients = await Promise.all(Array.from({ length: 8 }, (_, i) => new Pipeliner(i, 100).connect(p.port)));
+  await waitFor(() => a.count("GET") === 8 * 4, "each client's first batch to reach the node");
+  for (const c of clients) c.writeUpTo(1000);
   await waitFor(() => clients.every((c) => c.written === 1000) && clients.every((c) => queues(c.localPort)[0] === 0), "every command to reach predixy's socket");
   expect(queues(p.port)[1]).toBeGreaterThan(0);
   p.signal("SIGTERM");
