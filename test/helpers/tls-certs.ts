@@ -29,7 +29,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 }
 
 /** 63 random bits, as hex: positive, and unique among the certificates of a test CA. */
-function serial(): string {
+export function serial(): string {
   const b = crypto.getRandomValues(new Uint8Array(8));
   b[0] &= 0x7f;
   return "0x" + Buffer.from(b).toString("hex");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import Redis from "ioredis";
 import { startCluster, type ClusterHandle } from "../helpers/redis-cluster.ts";
 import { rawExchange, startProxy, type ProxyHandle } from "../helpers/proxy.ts";
-import { makeTestPki, type TestPki } from "../helpers/tls-certs.ts";
+import { makeTestPki, serial, type TestPki } from "../helpers/tls-certs.ts";
 
 const BASE = 8330;
 const PLAIN = 8396, TLS = 8397;
@@ -120,7 +120,7 @@ describe("TLS", () => {
     const dir = mkdtempSync(join(tmpdir(), "predixy-tls2-"));
     const fresh = await makeTestPki(dir);
     const p = Bun.spawn(["openssl", "x509", "-req", "-in", join(fresh.dir, "server.csr"), "-CA", pki.caCert, "-CAkey", pki.caKey,
-      "-CAcreateserial", "-out", liveCert, "-days", "30", "-extfile", join(fresh.dir, "server.ext"), "-subj", "/CN=reloaded"], { stdout: "pipe", stderr: "pipe" });
+      "-set_serial", serial(), "-out", liveCert, "-days", "30", "-extfile", join(fresh.dir, "server.ext"), "-subj", "/CN=reloaded"], { stdout: "pipe", stderr: "pipe" });
     expect(await p.exited).toBe(0);
     copyFileSync(fresh.serverKey, liveKey);
     process.kill(proxy.pid, "SIGHUP");
