@@ -1,5 +1,6 @@
 // A throwaway local Redis Cluster of daemonized redis-server nodes: start, wait until settled, stop.
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export interface ClusterOptions {
@@ -305,8 +306,20 @@ async function ensurePortsFree(host: string, ports: number[], dir: string): Prom
   const lines = owners.split("\n").filter((l) => busy.some((p) => new RegExp(`:${p}\\s`).test(l)));
   throw new Error(
     `cannot start cluster: port(s) ${busy.join(", ")} on ${host} in use by something not recorded in ${dir}` +
-      (lines.length ? `:\n${lines.join("\n")}` : ""),
+      (lines.length ? `:\n${lines.join("\n")}` : "") + ephemeralOverlap(busy),
   );
+}
+
+/** Outgoing connections take local ports from this range: test ports inside it are taken at random. */
+function ephemeralOverlap(ports: number[]): string {
+  let range: number[];
+  try {
+    range = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+  } catch {
+    return "";
+  }
+  if (range.length !== 2 || !ports.some((p) => p >= range[0] && p <= range[1])) return "";
+  return `\n(this host's ephemeral port range is ${range[0]}-${range[1]}: outgoing connections can take these ports)`;
 }
 
 /** Node dirs are named by port; only those (and the meta file) are ours to remove. */
