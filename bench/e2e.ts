@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import calculateSlot from "cluster-key-slot";
-import { redisCli as cliPlain, startCluster, type ClusterHandle, type ClusterTls } from "../test/helpers/redis-cluster.ts";
+import { answersPing, redisCli as cliPlain, startCluster, type ClusterHandle, type ClusterTls } from "../test/helpers/redis-cluster.ts";
 import { makeTestPki } from "../test/helpers/tls-certs.ts";
 import { fmtInt, maxOf, report, secs } from "./e2e-report.ts";
 import { hostBusyPct, hostStealPct, hostTicks, ProcSampler, statusKB } from "./proc-stats.ts";
@@ -173,9 +173,7 @@ function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-async function ping(port: number): Promise<boolean> {
-  try { return (await redisCli(port, ["ping"])) === "PONG"; } catch { return false; }
-}
+const ping = (port: number) => answersPing(port, { tls: clusterTls });
 
 // ---- cluster ----
 

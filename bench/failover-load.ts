@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { redisCli, startCluster, type ClusterHandle } from "../test/helpers/redis-cluster.ts";
+import { answersPing, redisCli, startCluster, type ClusterHandle } from "../test/helpers/redis-cluster.ts";
 import { LoadClient, type LoadSink } from "../test/helpers/checked-load.ts";
 import { statusKB } from "./proc-stats.ts";
 
@@ -96,10 +96,7 @@ async function startProxy(entry: string[]): Promise<{ pid: number; stop(): Promi
   const proc = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", cwd: ROOT });
   let logs = "";
   void (async () => { for await (const c of proc.stderr) logs += new TextDecoder().decode(c); })();
-  for (let i = 0; i < 300; i++) {
-    try { if ((await redisCli(opt.port, ["ping"])) === "PONG") break; } catch { /* not yet */ }
-    await Bun.sleep(100);
-  }
+  for (let i = 0; i < 300 && !(await answersPing(opt.port)); i++) await Bun.sleep(100);
   return {
     pid: proc.pid, logs: () => logs,
     async stop() { proc.kill("SIGTERM"); const k = setTimeout(() => proc.kill("SIGKILL"), 15_000); await proc.exited; clearTimeout(k); },

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import calculateSlot from "cluster-key-slot";
-import { redisCli, startCluster } from "../test/helpers/redis-cluster.ts";
+import { answersPing, redisCli, startCluster } from "../test/helpers/redis-cluster.ts";
 import type { GenConfig, GenResult } from "./latency-gen.ts";
 import { printReport, type RunRecord } from "./latency-report.ts";
 import { addSparse, newHistogram, percentiles } from "../src/metrics/histogram.ts";
@@ -167,10 +167,6 @@ function log(msg: string): void {
   process.stderr.write(`[latency] ${msg}\n`);
 }
 
-async function ping(host: string, port: number): Promise<boolean> {
-  try { return (await redisCli(port, ["ping"], { host })) === "PONG"; } catch { return false; }
-}
-
 // ---- cluster and prefill ----
 
 /** Master ports and their slot ranges, from CLUSTER NODES. */
@@ -267,7 +263,7 @@ async function predixyUp(o: Options, entryPoints: string[], tmp: string): Promis
   drainTail(proc.stderr, out);
   owned.cleanups.push(() => stopGently(proc));
   predixyProc = { proc, out };
-  for (const deadline = Date.now() + 30_000; !(await ping(HOST, o.port));) {
+  for (const deadline = Date.now() + 30_000; !(await answersPing(o.port, { host: HOST }));) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new BenchError("predixy exited during start-up");
     if (Date.now() > deadline) throw new BenchError("predixy did not answer PING within 30 s");
     await Bun.sleep(50);
@@ -423,7 +419,7 @@ async function main(): Promise<number> {
     if (o.direct) targets.push({ name: "direct", host: HOST, port: o.basePort, cluster: true, pid: null });
     if (o.predixy) targets.push(await predixyUp(o, entryPoints, tmp));
     for (const x of o.targets) {
-      if (!(await ping(x.host, x.port))) throw new BenchError(`--target ${x.name}: nothing answers PING on ${x.host}:${x.port}`);
+      if (!(await answersPing(x.port, { host: x.host }))) throw new BenchError(`--target ${x.name}: nothing answers PING on ${x.host}:${x.port}`);
       const pid = o.pids.get(x.name) ?? (await listenerPid(x.port));
       log(`target ${x.name} on ${x.host}:${x.port}` + (pid ? ` (pid ${pid})` : " (pid unknown: no CPU/RSS)"));
       targets.push({ ...x, cluster: false, pid });

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLK_TCK, cpuStallUs, cpuTicks, hostBusyPct, hostStealPct, hostTicks } from "./proc-stats.ts";
+import { answersPing } from "../test/helpers/redis-cluster.ts";
 import { stopGently } from "./procs.ts";
 
 const [pairs, n] = [Number(Bun.argv[2]), Number(Bun.argv[3])];
@@ -25,7 +26,6 @@ const proxies = [
   { name: "C++    ", port: 7778, proc: Bun.spawn([cpp, cppConf], { stdout: "ignore", stderr: "ignore" }) },
 ];
 
-const ping = (port: number) => Bun.spawnSync(["redis-cli", "-p", String(port), "ping"]).stdout.toString().includes("PONG");
 /** Voluntary and involuntary context switches over all of `pid`'s threads. */
 function switches(pid: number): [number, number] {
   let v = 0, i = 0;
@@ -58,7 +58,7 @@ async function run(pid: number, port: number, label: string): Promise<void> {
 }
 
 try {
-  for (let i = 0; i < 100 && !proxies.every((p) => ping(p.port)); i++) await Bun.sleep(100);
+  for (const p of proxies) for (let i = 0; i < 100 && !(await answersPing(p.port)); i++) await Bun.sleep(100);
   for (let i = 1; i <= pairs; i++) for (const p of proxies) await run(p.proc.pid, p.port, `${p.name} #${i}`);
 } finally {
   await Promise.all(proxies.map((p) => stopGently(p.proc)));

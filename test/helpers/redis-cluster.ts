@@ -198,7 +198,7 @@ async function startNode(dir: string, host: string, port: number, access: Access
 
   for (;;) {
     const pid = await readPid(pidFile);
-    if (pid !== undefined && (await ping(host, port, access))) return { host, port, addr: `${host}:${port}`, pid };
+    if (pid !== undefined && (await answersPing(port, { host, ...access }))) return { host, port, addr: `${host}:${port}`, pid };
     // A node that fails to listen dies before writing its pid file; its log's first line names it.
     const logPid = pid ?? (await pidFromLog(join(nodeDir, "redis.log")));
     if (logPid !== undefined && !(await isAlive(logPid))) {
@@ -209,9 +209,10 @@ async function startNode(dir: string, host: string, port: number, access: Access
   }
 }
 
-async function ping(host: string, port: number, access: Access): Promise<boolean> {
+/** Whether the server on `port` answers PING with PONG (false while it cannot be reached). */
+export async function answersPing(port: number, opts: { host?: string } & Access = {}): Promise<boolean> {
   try {
-    return (await redisCli(port, ["ping"], { host, ...access })) === "PONG";
+    return (await redisCli(port, ["ping"], opts)) === "PONG";
   } catch {
     return false;
   }
